@@ -1,0 +1,51 @@
+"""The gancli command line. Subcommands live in one small module each and import torch lazily."""
+from __future__ import annotations
+
+import typer
+
+from gancli.cli import _common
+from gancli.cli.eval_cmd import eval_command
+from gancli.cli.export_cmd import export_command
+from gancli.cli.interpolate_cmd import interpolate_command
+from gancli.cli.plugins_cmd import plugins_app
+from gancli.cli.recipes_cmd import recipes_app
+from gancli.cli.sample_cmd import sample_command
+from gancli.cli.train_cmd import train_command
+
+app = typer.Typer(
+    name="gancli",
+    help="Train, sample, interpolate, evaluate and export GANs. Every GAN family is a plugin.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gancli import __version__
+
+        typer.echo(f"gancli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _common.STATE.debug = debug
+
+
+app.command("train")(train_command)
+app.command("sample")(sample_command)
+app.command("interpolate")(interpolate_command)
+app.command("eval")(eval_command)
+app.command("export")(export_command)
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(recipes_app, name="recipes")
+
+
+def main() -> None:
+    app()

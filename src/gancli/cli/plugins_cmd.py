@@ -1,0 +1,79 @@
+"""gancli plugins list | info NAME | check NAME  (list and info never import torch)"""
+import json as json_lib
+
+import typer
+
+from gancli.cli._common import handle_errors
+
+plugins_app = typer.Typer(help="Installed GAN families (plugins).", no_args_is_help=True)
+
+
+@plugins_app.command("list")
+@handle_errors
+def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List installed families with their distribution, version and status."""
+    from gancli.plugins import discover
+
+    records = discover()
+    if as_json:
+        rows = [
+            {"name": r.name, "distribution": r.distribution, "version": r.version, "ok": r.ok,
+             "error": r.error, "summary": r.family.summary if r.family else None, "builtin": r.builtin}
+            for r in records.values()
+        ]
+        typer.echo(json_lib.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="gancli families", show_lines=False)
+    for column in ("family", "distribution", "version", "status", "summary"):
+        table.add_column(column)
+    for r in records.values():
+        status = "[green]ok[/]" if r.ok else f"[yellow]warning: {r.error}[/]"
+        table.add_row(r.name, r.distribution, r.version, status, r.family.summary if r.family else "")
+    console = Console()
+    if not records:
+        console.print("no families installed; pip install gancli-plugin-dcgan (or another gancli-plugin-*)")
+        return
+    console.print(table)
+
+
+@plugins_app.command("info")
+@handle_errors
+def info(name: str = typer.Argument(..., help="Family name.")) -> None:
+    """Show a family's settings with their defaults and descriptions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gancli.plugins import get_record
+
+    record = get_record(name)
+    family = record.family
+    model = family.load_config_model()
+    console = Console()
+    console.print(f"[bold]{family.name}[/] — {family.summary}")
+    console.print(f"plugin {record.label}, API {family.api_version}; data: {', '.join(family.data_kinds)}")
+    if family.paper:
+        console.print(f"paper: {family.paper}")
+    table = Table(title="settings (--set NAME=VALUE or model.NAME=VALUE)")
+    for column in ("name", "type", "default", "description"):
+        table.add_column(column)
+    for field_name, field in model.model_fields.items():
+        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+        table.add_row(field_name, annotation, repr(field.default), field.description or "")
+    console.print(table)
+    for title, attr in (("train defaults", "train_defaults"), ("data defaults", "data_defaults")):
+        values = getattr(model, attr, None)
+        if values:
+            console.print(f"{title}: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
+
+
+@plugins_app.command("check")
+@handle_errors
+def check(name: str = typer.Argument(..., help="Family name.")) -> None:
+    """Run the conformance kit (gancli.testing.check_family) on a family."""
+    from gancli.testing import check_family
+
+    report = check_family(name, verbose=lambda line: typer.echo(line, err=True))
+    typer.echo(f"{name}: {len(report.passed)} checks passed")

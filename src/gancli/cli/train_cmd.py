@@ -1,0 +1,81 @@
+"""gancli train FAMILY --data D ..."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gancli.cli._common import handle_errors
+
+
+@handle_errors
+def train_command(
+    family: Optional[str] = typer.Argument(None, help="GAN family (see 'gancli plugins list'); optional with --recipe."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Image folder, IDX/npz file, HF dataset id, alias (fashion-mnist, mnist, cifar10, ffhq, celeba) or 2-D toy (ring8, grid25, spiral, moons)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (see 'gancli recipes list') or path to a .toml file."),
+    overrides: List[str] = typer.Option([], "--set", "-s", help="Override a setting: key=value (dotted, e.g. train.ema=true, or a bare family field, e.g. lr=1e-4). Repeatable."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates to train for (in total, when resuming)."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", help="Batch size, summed over processes."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image side in pixels."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: as stored)."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test, for sources with splits."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights, latents and data order."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/FAMILY-DATA)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between metrics.jsonl lines."),
+    max_nonfinite: Optional[int] = typer.Option(None, "--max-nonfinite", help="Skip up to N steps with non-finite losses before stopping."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
+) -> None:
+    """Train a GAN family; writes config.toml, metrics.jsonl, samples/ and checkpoints/ into the run directory."""
+    from gancli import config as cfg
+    from gancli.errors import GancliError
+    from gancli.train.rundir import RunDir, default_run_dir
+
+    if steps is not None and steps <= 0:
+        raise GancliError(f"--steps must be positive, got {steps}")
+    if batch is not None and batch <= 0:
+        raise GancliError(f"--batch must be positive, got {batch}")
+    if precision is not None and precision not in ("no", "bf16", "fp16"):
+        raise GancliError(f"--precision must be no, bf16 or fp16, got {precision!r}")
+    base = None
+    if resume:
+        if out is None:
+            raise GancliError("--resume needs --out RUN_DIR, the run to continue")
+        last = RunDir(out).last
+        if not last.exists():
+            raise GancliError(f"nothing to resume: {last} does not exist; drop --resume to start a new run")
+        from gancli.train.resume import resume_tree
+
+        base = resume_tree(last)
+    flags = {
+        "data": {"source": data, "resolution": resolution, "channels": channels, "split": split},
+        "train": {
+            "steps": steps, "batch_size": batch, "precision": precision, "seed": seed,
+            "sample_every": sample_every, "checkpoint_every": checkpoint_every, "log_every": log_every,
+            "max_nonfinite": max_nonfinite,
+        },
+    }
+    run, family_config = cfg.resolve(family, recipe=recipe, base=base, flags=flags, overrides=list(overrides))
+    if print_config:
+        typer.echo(cfg.to_toml(run), nl=False)
+        return
+    if not run.data.source:
+        raise GancliError("no data given; pass --data (e.g. --data fashion-mnist or --data path/to/images)")
+    if out is None:
+        out = default_run_dir(run.family, Path(run.data.source).name or run.data.source)
+    elif not resume and RunDir(out).holds_run():
+        raise GancliError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+
+    from gancli.train.loop import train
+
+    result = train(run, family_config, out=out, resume=resume)
+    where = f"{result.last_checkpoint}"
+    if result.stopped_by:
+        typer.echo(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved: {where}", err=True)
+        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
+    typer.echo(
+        f"trained {run.family} to step {result.step} ({result.images_per_second:.1f} img/s); checkpoint: {where}",
+        err=True,
+    )

@@ -1,0 +1,263 @@
+"""Run configuration: pydantic models, TOML recipes and ``--set key=value`` overrides.
+
+Precedence, lowest first: the family's defaults (its Config and ``train_defaults``),
+the recipe, then command-line flags and ``--set`` overrides.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gancli.errors import GancliError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    source: str = Field("", description="image folder, IDX/npz file, HF dataset id, alias or 2-D toy name")
+    resolution: Optional[int] = Field(None, ge=1, description="image side in pixels (None: the family's default)")
+    channels: Optional[int] = Field(None, description="1 or 3 (None: as stored)")
+    split: str = Field("train", description="train or test (IDX/HF sources)")
+    labeled: Optional[int] = Field(None, ge=1, description="keep labels for only N examples per class (semi-supervised)")
+
+
+class TrainConfig(Strict):
+    steps: int = Field(10_000, ge=1, description="generator updates")
+    batch_size: int = Field(64, ge=1, description="images per step, summed over processes")
+    precision: Literal["no", "bf16", "fp16"] = Field("no", description="mixed precision")
+    seed: int = Field(0, description="seeds weights, latents and data order")
+    log_every: int = Field(50, ge=1, description="steps between metrics.jsonl lines")
+    sample_every: int = Field(500, ge=0, description="steps between sample grids (0: only at the end)")
+    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints (0: only at the end)")
+    keep_checkpoints: int = Field(3, ge=1, description="step checkpoints kept besides last.safetensors")
+    max_nonfinite: int = Field(0, ge=0, description="non-finite steps skipped before stopping")
+    num_workers: int = Field(0, ge=0, description="data loader workers for image folders and HF datasets")
+    sample_grid: int = Field(64, ge=1, description="images in the fixed-latent sample grid")
+    ema: bool = Field(False, description="keep an exponential moving average of G")
+    ema_half_life_kimg: float = Field(10.0, gt=0, description="EMA half-life in thousands of images")
+    ema_start_step: int = Field(0, ge=0, description="EMA copies G until this step")
+    channels_last: bool = Field(True, description="channels-last memory format for conv nets")
+
+
+class RunConfig(Strict):
+    family: str
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    model: dict[str, Any] = Field(default_factory=dict, description="the family's own settings")
+
+
+SECTIONS = ("data", "train", "model")
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        loc = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown setting {loc!r}")
+        else:
+            parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def recipe_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    dirs = [here / "recipes", here.parent.parent / "recipes"]
+    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+
+
+def list_recipes() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in recipe_dirs():
+        for path in sorted(d.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_recipe(name_or_path: str) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise GancliError(f"recipe file {name_or_path} does not exist; see 'gancli recipes list'")
+        return path
+    recipes = list_recipes()
+    if name_or_path not in recipes:
+        raise GancliError(
+            f"unknown recipe {name_or_path!r}; see 'gancli recipes list' or give a path to a .toml file"
+        )
+    return recipes[name_or_path]
+
+
+def read_recipe(name_or_path: str) -> dict[str, Any]:
+    path = find_recipe(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GancliError(f"recipe {path} is not valid TOML: {exc}") from None
+    data.pop("description", None)
+    unknown = set(data) - {"family", *SECTIONS}
+    if unknown:
+        raise GancliError(f"recipe {path} has unknown top-level keys {sorted(unknown)}; use family, data, train, model")
+    return data
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise GancliError(f"--set expects key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise GancliError(f"--set {dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str], model_fields: set[str]) -> None:
+    """Apply ``key=value`` overrides; a bare key names a model, train or data field."""
+    section_fields = {
+        "model": model_fields,
+        "train": set(TrainConfig.model_fields),
+        "data": set(DataConfig.model_fields),
+    }
+    for text in overrides:
+        key, value = parse_override(text)
+        if "." in key or key == "family":
+            if key == "family":
+                raise GancliError("--set family=... is not allowed; name the family as the command's argument")
+            section = key.split(".", 1)[0]
+            if section not in SECTIONS:
+                raise GancliError(f"--set {key}: unknown section {section!r}; use data., train. or model.")
+            _set_path(tree, key, value)
+            continue
+        owners = [s for s, fields in section_fields.items() if key in fields]
+        if not owners:
+            raise GancliError(
+                f"--set {key}: unknown setting; see 'gancli plugins info FAMILY' and 'gancli train --help'"
+            )
+        if len(owners) > 1:
+            raise GancliError(f"--set {key} is ambiguous; write {' or '.join(f'{o}.{key}' for o in owners)}")
+        _set_path(tree, f"{owners[0]}.{key}", value)
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve(
+    family_name: Optional[str],
+    *,
+    recipe: Optional[str] = None,
+    base: Optional[dict[str, Any]] = None,
+    flags: Optional[dict[str, Any]] = None,
+    overrides: Optional[list[str]] = None,
+) -> tuple[RunConfig, Any]:
+    """Build and validate the run config and the family's own config.
+
+    ``flags`` is a nested dict of explicit command-line values (None values ignored).
+    Returns (RunConfig whose ``model`` holds the full family config, family config object).
+    """
+    from gancli.plugins import get_family
+
+    tree: dict[str, Any] = dict(base or {})
+    if base and family_name and base.get("family") not in (None, family_name):
+        raise GancliError(f"the run to resume is a {base['family']!r} run, not {family_name!r}")
+    family_name = family_name or (base or {}).get("family")
+    if recipe:
+        recipe_tree = read_recipe(recipe)
+        tree = deep_merge(tree, recipe_tree)
+        recipe_family = recipe_tree.get("family")
+        if family_name and recipe_family and recipe_family != family_name:
+            raise GancliError(
+                f"recipe {recipe!r} is for family {recipe_family!r}, not {family_name!r}; drop one of them"
+            )
+        family_name = family_name or recipe_family
+    if not family_name:
+        raise GancliError("name a GAN family (e.g. 'gancli train dcgan ...') or a --recipe that names one")
+    family = get_family(family_name)
+    config_model = family.load_config_model()
+
+    defaults = {
+        "train": dict(getattr(config_model, "train_defaults", {}) or {}),
+        "data": dict(getattr(config_model, "data_defaults", {}) or {}),
+    }
+    tree = deep_merge(defaults, {k: v for k, v in tree.items() if k != "family"})
+    for section, values in (flags or {}).items():
+        for key, value in values.items():
+            if value is not None:
+                tree.setdefault(section, {})[key] = value
+    apply_overrides(tree, overrides or [], set(config_model.model_fields))
+    tree["family"] = family_name
+
+    model_tree = tree.pop("model", {}) or {}
+    try:
+        run = RunConfig.model_validate({**tree, "model": {}})
+    except ValidationError as exc:
+        raise GancliError(f"invalid settings: {format_validation_error(exc)}") from None
+    try:
+        family_config = config_model.model_validate(model_tree)
+    except ValidationError as exc:
+        raise GancliError(
+            f"invalid {family_name} settings: {format_validation_error(exc, 'model.')}; "
+            f"see 'gancli plugins info {family_name}'"
+        ) from None
+    run = run.model_copy(update={"model": family_config.model_dump(mode="json")})
+    return run, family_config
+
+
+def to_toml(run: RunConfig) -> str:
+    """The resolved config as a recipe that reproduces the run."""
+    data = run.model_dump(mode="json")
+    lines = [f'family = {json.dumps(data["family"])}']
+    for section in SECTIONS:
+        lines.append("")
+        lines.append(f"[{section}]")
+        for key, value in data[section].items():
+            if value is None:
+                continue  # TOML has no null: an absent key means the default
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

@@ -1,0 +1,91 @@
+"""Cache of real-data features and their statistics, keyed by everything that determines them.
+
+The key is the sha256 of a canonical JSON of the key fields: data source, split, count, extractor sha256
+and resize mode at least (StyleGAN2-ADA keys its cache the same way). Change any of them and a new entry is
+computed; the old one stays until the cache folder is cleared. Entries are safetensors, written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from gancli.metrics._arrays import as_float64_matrix
+from gancli.metrics._files import default_cache_dir, sha256_of_bytes, write_bytes_atomically
+from gancli.metrics.frechet import FeatureStats
+
+REQUIRED_KEY_FIELDS = ("data", "split", "count", "extractor_sha256", "resize")
+CACHE_FORMAT = "gancli-reference-features/1"
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceFeatures:
+    features: np.ndarray  # (N, D) float32, what KID and the k-NN metrics need
+    stats: FeatureStats  # float64 mean/covariance of the same features, what FID needs
+    path: Path | None  # the cache entry, None when caching is off
+    from_cache: bool
+
+
+def reference_cache_key(key_fields: dict) -> str:
+    missing = [field for field in REQUIRED_KEY_FIELDS if field not in key_fields]
+    if missing:
+        raise ValueError(f"reference cache key lacks {', '.join(missing)}; required: {', '.join(REQUIRED_KEY_FIELDS)}")
+    return sha256_of_bytes(canonical_json(key_fields).encode("utf-8"))
+
+
+def canonical_json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def cached_reference_features(
+    key_fields: dict,
+    compute_fn: Callable[[], object],
+    cache_dir: str | os.PathLike | None = None,
+    no_cache: bool = False,
+) -> ReferenceFeatures:
+    """Features of the reference (real) data: from the cache when an entry with the same key exists,
+    else `compute_fn()` (an (N, D) array or tensor), stored for next time unless `no_cache`."""
+    key = reference_cache_key(key_fields)
+    if no_cache:
+        return _fresh(compute_fn, path=None)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "reference"
+    path = folder / f"reference-{key[:32]}.safetensors"
+    cached = _read_entry(path, key)
+    if cached is not None:
+        return cached
+    result = _fresh(compute_fn, path=path)
+    _write_entry(path, key, key_fields, result)
+    return result
+
+
+def _fresh(compute_fn: Callable[[], object], path: Path | None) -> ReferenceFeatures:
+    features = as_float64_matrix(compute_fn())
+    return ReferenceFeatures(features.astype(np.float32), FeatureStats.from_features(features), path, from_cache=False)
+
+
+def _write_entry(path: Path, key: str, key_fields: dict, result: ReferenceFeatures) -> None:
+    from safetensors.numpy import save
+
+    tensors = {"features": result.features, "mean": result.stats.mean, "cov": result.stats.cov}
+    metadata = {"format": CACHE_FORMAT, "key": key, "key_fields": canonical_json(key_fields), "count": str(result.stats.count)}
+    write_bytes_atomically(path, save(tensors, metadata=metadata))
+
+
+def _read_entry(path: Path, key: str) -> ReferenceFeatures | None:
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            header = handle.metadata() or {}
+            if header.get("format") != CACHE_FORMAT or header.get("key") != key:
+                return None
+            stats = FeatureStats(handle.get_tensor("mean"), handle.get_tensor("cov"), int(header["count"]))
+            return ReferenceFeatures(handle.get_tensor("features"), stats, path, from_cache=True)
+    except Exception:  # a truncated or foreign file is recomputed and replaced, never trusted
+        return None

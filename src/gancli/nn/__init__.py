@@ -1,0 +1,1 @@
+"""Layers that families share (improved-GAN layers live in gancli.nn.improved)."""

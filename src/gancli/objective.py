@@ -1,0 +1,238 @@
+"""What a family's ``build`` returns, and how the trainer drives it.
+
+A :class:`GAN` bundles a generator, a discriminator and an :class:`Objective`. The
+trainer owns the loop (data, devices, precision, EMA, checkpoints); the objective
+owns the maths of one iteration through hooks:
+
+* ``optimizers(G, D)``: the two optimizers (defaults from the family's config).
+* ``begin_step(step, G, D)``: per-step schedules (growth phases, fade-in α, lr).
+* ``d_loss(step)`` / ``g_loss(step)``: dicts of named scalar terms; the trainer
+  back-propagates ``"loss"`` and logs the rest. ``n_critic`` D updates run per G update.
+* ``after_d_step`` / ``after_g_step``: e.g. WGAN weight clipping, historical averages.
+* ``state_tensors`` / ``load_state_tensors``: extra state saved with resume checkpoints.
+
+:class:`AdversarialObjective` is the common configurable objective that most
+families use as it is: one adversarial loss plus optional regularizers.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Optional
+
+import torch
+from torch import Tensor, nn
+
+from gancli import losses, regularizers
+
+
+class Step:
+    """One training iteration as the objective sees it.
+
+    ``G`` and ``D`` are the modules to call in the current phase (wrapped for
+    multi-process training where that applies). ``real``/``labels`` are this D
+    step's batch, on the device, images in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        real: Tensor,
+        labels: Optional[Tensor],
+        G: nn.Module,
+        D: nn.Module,
+        z_dim: int,
+        num_classes: int,
+        latent_generator: torch.Generator,
+        grad_scale: float = 1.0,
+        autocast: Callable[[], ContextManager] = nullcontext,
+    ) -> None:
+        self.index = index
+        self.real = real
+        self.labels = labels
+        self.G = G
+        self.D = D
+        self.z_dim = z_dim
+        self.num_classes = num_classes
+        self.latent_generator = latent_generator
+        self.grad_scale = grad_scale
+        self.autocast = autocast
+        self.cache: dict[str, Any] = {}
+
+    @property
+    def batch_size(self) -> int:
+        return self.real.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.real.device
+
+    def latents(self, n: Optional[int] = None) -> Tensor:
+        n = self.batch_size if n is None else n
+        return torch.randn(n, self.z_dim, generator=self.latent_generator, device=self.device)
+
+    def fake_labels(self, n: Optional[int] = None) -> Optional[Tensor]:
+        """Classes for generated samples: uniform over the classes, None if unconditional."""
+        if self.num_classes <= 0:
+            return None
+        n = self.batch_size if n is None else n
+        return torch.randint(
+            0, self.num_classes, (n,), generator=self.latent_generator, device=self.device
+        )
+
+    def generate(self, z: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        with self.autocast():
+            return self.G(z, y)
+
+    def discriminate(self, x: Tensor, y: Optional[Tensor] = None, **kwargs: Any) -> Any:
+        with self.autocast():
+            out = self.D(x, y, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(o.float() for o in out)
+        return out.float()
+
+
+class Objective:
+    """Base class of a family's training objective; override what the family needs."""
+
+    n_critic: int = 1
+    # set True for models whose forward skips parameters (growing or branching nets) under DDP
+    find_unused_parameters: bool = False
+
+    def optimizers(self, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def begin_step(self, step: int, G: nn.Module, D: nn.Module) -> None:
+        pass
+
+    def d_loss(self, s: Step) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def g_loss(self, s: Step) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def after_d_step(self, s: Step) -> None:
+        pass
+
+    def after_g_step(self, s: Step) -> None:
+        pass
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        pass
+
+
+@dataclass
+class GAN:
+    """What ``Family.build`` returns."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    objective: Objective
+
+
+@dataclass
+class OptimizerSettings:
+    name: str = "adam"  # adam | rmsprop
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+
+
+def make_optimizer(params, settings: OptimizerSettings, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if settings.name == "adam":
+        # foreach is the fast multi-tensor path on every device
+        return torch.optim.Adam(params, lr=lr, betas=tuple(settings.betas), eps=settings.eps, foreach=True)
+    if settings.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    raise ValueError(f"unknown optimizer {settings.name!r}")
+
+
+@dataclass
+class AdversarialObjective(Objective):
+    """One adversarial loss (gancli.losses) plus optional regularizers.
+
+    ``reuse_fake``: with one D step per G step, the G step back-propagates through
+    the same G(z) that the D step scored (G is unchanged in between), which saves a
+    generator forward pass per iteration, as the PyTorch DCGAN example does.
+    """
+
+    loss: str = "nonsaturating"
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    n_critic: int = 1
+    real_label: float = 1.0
+    gradient_penalty: float = 0.0
+    r1_gamma: float = 0.0
+    r1_interval: int = 1
+    drift: float = 0.0
+    clip_weights: Optional[float] = None
+    reuse_fake: bool = True
+
+    def __post_init__(self) -> None:
+        self._loss = losses.get_loss(self.loss)
+        if self.real_label != 1.0 and not self._loss.supports_label_smoothing:
+            raise ValueError(f"label smoothing does not apply to the {self.loss} loss")
+
+    def optimizers(self, G, D):
+        s = self.optimizer
+        return make_optimizer(G.parameters(), s, s.lr_g), make_optimizer(D.parameters(), s, s.lr_d)
+
+    def _fake_for_d(self, s: Step) -> tuple[Tensor, Optional[Tensor]]:
+        z, y = s.latents(), s.fake_labels()
+        if self.reuse_fake and self.n_critic == 1:
+            fake = s.generate(z, y)  # keeps G's graph for the G step
+            s.cache["fake"] = (fake, y)
+        else:
+            with torch.no_grad():
+                fake = s.generate(z, y)
+        return fake, y
+
+    def d_loss(self, s: Step) -> dict[str, Tensor]:
+        fake, y_fake = self._fake_for_d(s)
+        real_out = s.discriminate(s.real, s.labels)
+        fake_out = s.discriminate(fake.detach(), y_fake)
+        adv = self._loss.d_loss(real_out, fake_out, self.real_label)
+        terms: dict[str, Tensor] = {"adv": adv.detach()}
+        total = adv
+        if self.loss in ("wasserstein", "hinge"):
+            terms["wdist"] = losses.wasserstein_estimate(real_out, fake_out)
+        if self.gradient_penalty > 0:
+            gp = regularizers.gradient_penalty(
+                lambda x: s.discriminate(x, s.labels), s.real, fake, grad_scale=s.grad_scale,
+                generator=s.latent_generator if s.real.device.type == "cpu" else None,
+            )
+            total = total + self.gradient_penalty * gp
+            terms["gp"] = gp.detach()
+        if self.drift > 0:
+            drift = real_out.square().mean()
+            total = total + self.drift * drift
+            terms["drift"] = drift.detach()
+        if self.r1_gamma > 0 and s.index % self.r1_interval == 0:
+            r1 = regularizers.r1_penalty(lambda x: s.discriminate(x, s.labels), s.real, grad_scale=s.grad_scale)
+            # lazy regularization: scale by the interval so the expected gradient is unchanged
+            total = total + 0.5 * self.r1_gamma * self.r1_interval * r1
+            terms["r1"] = r1.detach()
+        if len(terms) == 1:
+            terms.pop("adv")  # nothing but the adversarial term: "loss" says it all
+        terms["loss"] = total
+        return terms
+
+    def g_loss(self, s: Step) -> dict[str, Tensor]:
+        cached = s.cache.pop("fake", None)
+        if cached is not None:
+            fake, y = cached
+        else:
+            y = s.fake_labels()
+            fake = s.generate(s.latents(), y)
+        out = s.discriminate(fake, y)
+        loss = self._loss.g_loss(out)
+        return {"loss": loss}
+
+    def after_d_step(self, s: Step) -> None:
+        if self.clip_weights is not None:
+            regularizers.clip_weights_(s.D, self.clip_weights)

@@ -1,0 +1,134 @@
+"""Latents, truncation, interpolation paths and image grids."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+
+def latents(n: int, z_dim: int, *, seed: Optional[int] = None, truncation: Optional[float] = None) -> Tensor:
+    """n standard-normal latents on the CPU (the same numbers on every device).
+
+    With ``truncation`` T, every coordinate with |z_i| > T is redrawn until it falls
+    inside (BigGAN's truncation trick), which samples the truncated normal exactly.
+    """
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, z_dim, generator=g)
+    if truncation is not None:
+        if truncation <= 0:
+            raise ValueError("truncation must be positive")
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=g)
+            outside = z.abs() > truncation
+    return z
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    t = t.view(-1, *([1] * a.dim()))
+    return a.unsqueeze(0) * (1 - t) + b.unsqueeze(0) * t
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (Shoemake; White 2016 for GAN latents); falls back to lerp for parallel vectors."""
+    a_flat, b_flat = a.flatten().double(), b.flatten().double()
+    cos = torch.dot(a_flat, b_flat) / (a_flat.norm() * b_flat.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:
+        return lerp(a, b, t)
+    t64 = t.double().view(-1, *([1] * a.dim()))
+    so = torch.sin(omega)
+    out = (torch.sin((1 - t64) * omega) / so) * a.double().unsqueeze(0) + (torch.sin(t64 * omega) / so) * b.double().unsqueeze(0)
+    return out.to(a.dtype)
+
+
+def path_through(points: Tensor, frames: int, *, spherical: bool = True) -> Tensor:
+    """Latents through consecutive ``points`` (K, D), ``frames`` per segment, last point included."""
+    t = torch.arange(frames, dtype=torch.float32) / frames
+    step = slerp if spherical else lerp
+    segments = [step(points[i], points[i + 1], t) for i in range(len(points) - 1)]
+    return torch.cat(segments + [points[-1:]])
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """Rows and columns of a square-ish grid holding n images."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def image_grid(images: Tensor, *, cols: Optional[int] = None, padding: int = 2):
+    """uint8 (N, C, H, W) → one PIL image, row-major, white padding."""
+    from PIL import Image
+
+    n, c, h, w = images.shape
+    rows, default_cols = grid_shape(n)
+    cols = cols or default_cols
+    rows = math.ceil(n / cols)
+    canvas = torch.full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), 255, dtype=torch.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        top, left = padding + r * (h + padding), padding + k * (w + padding)
+        canvas[:, top : top + h, left : left + w] = images[i]
+    return _to_pil(canvas)
+
+
+def _to_pil(chw: Tensor):
+    from PIL import Image
+
+    array = chw.permute(1, 2, 0).contiguous().numpy()
+    if array.shape[2] == 1:
+        return Image.fromarray(array[:, :, 0], mode="L")
+    return Image.fromarray(array, mode="RGB")
+
+
+def to_pil_images(images: Tensor) -> list:
+    return [_to_pil(img) for img in images]
+
+
+def save_gif(frames: Sequence, path: Path, *, duration_ms: int = 80) -> None:
+    frames = [f.convert("P", palette=1, colors=256) if f.mode == "RGB" else f for f in frames]  # 1 = ADAPTIVE
+    import io
+
+    from gancli.checkpoint import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=list(frames[1:]), duration=duration_ms, loop=0)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def save_image(image, path: Path) -> None:
+    import io
+
+    from gancli.checkpoint import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}.get(Path(path).suffix.lower(), "PNG")
+    image.save(buffer, format=fmt)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def points_plot(points: Tensor, *, size: int = 256, extent: Optional[float] = None, reference: Optional[Tensor] = None):
+    """A scatter plot of 2-D points as a PIL image (no plotting library needed)."""
+    from PIL import Image, ImageDraw
+
+    pts = points.detach().float().cpu()[:, :2]
+    ref = reference.detach().float().cpu()[:, :2] if reference is not None else None
+    if extent is None:
+        both = pts if ref is None else torch.cat([pts, ref])
+        extent = float(both.abs().quantile(0.995)) * 1.15 + 1e-6
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+
+    def to_px(p: Tensor) -> Tensor:
+        return ((p / extent + 1) * 0.5 * (size - 1)).round()
+
+    for cloud, colour in ((ref, (150, 150, 150)), (pts, (30, 90, 200))):
+        if cloud is None:
+            continue
+        px = to_px(cloud)
+        for x, y in px.tolist():
+            draw.point((x, size - 1 - y), fill=colour)
+    return image

@@ -1,0 +1,1 @@
+"""Training: one plain loop (loop.train) around a family's Objective."""

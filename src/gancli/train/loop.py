@@ -1,0 +1,374 @@
+"""The training loop: one plain function around a family's Objective (stylegan2-ada style)."""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+import gancli
+from gancli import checkpoint as ckpt_io
+from gancli.config import RunConfig, to_toml
+from gancli.errors import GancliError
+from gancli.objective import GAN, Step
+from gancli.plugins import API_VERSION, PluginFault, get_record
+from gancli.train.ema import EMA
+from gancli.train.progress import Progress
+from gancli.train.rundir import RunDir
+from gancli.train.state import generator_state, load_optimizer_state, optimizer_state
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    last_checkpoint: Path
+    step: int
+    images_seen: int
+    seconds: float
+    images_per_second: float
+    stopped_by: Optional[str] = None  # "SIGINT" / "SIGTERM" when interrupted
+
+
+class NonFiniteLoss(GancliError):
+    pass
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps, so a checkpoint is saved first."""
+
+    def __init__(self) -> None:
+        self.signal_name: Optional[str] = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stop":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some test runners)
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def build_gan(run: RunConfig, family_config, spec) -> tuple[GAN, Any]:
+    record = get_record(run.family)
+    builder = record.family.load_builder()
+    with PluginFault(record, "building the model"):
+        gan = builder(family_config, spec)
+    if not isinstance(gan, GAN):
+        raise GancliError(f"plugin {record.label}: build() must return gancli.objective.GAN, got {type(gan).__name__}")
+    return gan, record
+
+
+def make_accelerator(precision: str):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise GancliError("--precision fp16 needs a CUDA GPU; on the CPU use --precision bf16 or no")
+    # separate DDP wrappers for G and D; no buffer broadcast, or two D forwards (real, fake)
+    # before one backward break with BatchNorm (pytorch #22095)
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    from accelerate.state import AcceleratorState
+
+    # the state is a process-wide singleton; forget a previous in-process run's precision
+    AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp])
+
+
+def train(
+    run: RunConfig,
+    family_config: Any,
+    *,
+    out: Path,
+    resume: bool = False,
+    data=None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train ``run.family`` on ``run.data`` into run directory ``out``."""
+    from gancli.data.sources import load_data
+    from gancli.data.stream import BatchStream
+    from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
+
+    rundir = RunDir(Path(out))
+    if resume and not rundir.last.exists():
+        raise GancliError(f"nothing to resume: {rundir.last} does not exist; drop --resume to start a new run")
+    if not resume and rundir.holds_run():
+        raise GancliError(
+            f"{rundir.root} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    accelerator = make_accelerator(run.train.precision)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if run.train.batch_size % world:
+        raise GancliError(f"batch size {run.train.batch_size} must be divisible by the {world} processes")
+    if data is None:
+        data = load_data(
+            run.data.source, resolution=run.data.resolution, channels=run.data.channels, split=run.data.split,
+            labeled=run.data.labeled, seed=run.train.seed,
+        )
+    spec = data.spec
+    if len(data) == 0:
+        raise GancliError(f"{run.data.source} holds no examples")
+
+    torch.manual_seed(run.train.seed)  # identical initial weights on every process
+    gan, record = build_gan(run, family_config, spec)
+    G, D, objective = gan.generator, gan.discriminator, gan.objective
+    device = accelerator.device
+    channels_last = run.train.channels_last and spec.kind == "image" and device.type != "mps"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    G.to(device=device, memory_format=memory_format)
+    D.to(device=device, memory_format=memory_format)
+    ema = EMA(G, half_life_kimg=run.train.ema_half_life_kimg, start_step=run.train.ema_start_step) if run.train.ema else None
+    with PluginFault(record, "making the optimizers"):
+        opt_g, opt_d = objective.optimizers(G, D)
+
+    step, consumed = 0, 0
+    latent_gen = torch.Generator(device=device).manual_seed(run.train.seed * 7919 + 1 + rank)
+    if resume:
+        from gancli.train.resume import restore
+
+        step, consumed = restore(
+            rundir.last, run=run, spec=spec, G=G, D=D, ema=ema, opt_g=opt_g, opt_d=opt_d, objective=objective,
+            latent_gen=latent_gen, rank=rank, world=world,
+        )
+        if step >= run.train.steps:
+            raise GancliError(
+                f"the run is already at step {step}; ask for more with --steps N (N > {step})"
+            )
+
+    if accelerator.is_main_process:
+        rundir.create()
+        ckpt_io.atomic_write_text(rundir.config, to_toml(run))
+        if resume:
+            rundir.truncate_metrics(step)
+    accelerator.wait_for_everyone()
+
+    if getattr(objective, "find_unused_parameters", False) and accelerator.ddp_handler is not None:
+        accelerator.ddp_handler.find_unused_parameters = True  # growing or branching models
+    G_run, D_run, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
+    G_module, D_module = accelerator.unwrap_model(G_run), accelerator.unwrap_model(D_run)
+    stream = BatchStream(
+        data, global_batch=run.train.batch_size, seed=run.train.seed, rank=rank, world_size=world, device=device,
+        num_workers=run.train.num_workers, consumed=consumed, channels_last=channels_last,
+    )
+    z_dim = int(getattr(G_module, "z_dim"))
+    num_classes = int(getattr(G_module, "num_classes", 0) or 0)
+    fixed_z = make_latents(run.train.sample_grid, z_dim, seed=run.train.seed).to(device)
+    fixed_y = (torch.arange(run.train.sample_grid, device=device) % num_classes) if num_classes else None
+
+    def grad_scale() -> float:
+        scaler = accelerator.scaler
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
+    def save_samples(at_step: int) -> None:
+        model = ema.model if ema is not None else G_module
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), accelerator.autocast():
+            x = model(fixed_z, fixed_y).float().cpu()
+        model.train(was_training)
+        if spec.kind == "points":
+            reference = data.values[: min(len(data), 2000)]
+            image = points_plot(x, reference=reference)
+        else:
+            from gancli.data.images import to_uint8
+
+            image = image_grid(to_uint8(x))
+        save_image(image, rundir.sample_path(at_step))
+
+    def save_checkpoint(at_step: int) -> Path:
+        tensors, state_meta = _collect_state(
+            accelerator, G_module, D_module, ema, opt_g, opt_d, objective, latent_gen, world
+        )
+        if not accelerator.is_main_process:
+            return rundir.last
+        metadata = {
+            "gancli.format": ckpt_io.FORMAT_VERSION,
+            "gancli.version": gancli.__version__,
+            "gancli.family": run.family,
+            "gancli.plugin.distribution": record.distribution,
+            "gancli.plugin.version": record.version,
+            "gancli.plugin.api_version": record.family.api_version,
+            "gancli.api_version": API_VERSION,
+            "gancli.config": json.dumps(run.model_dump(mode="json"), sort_keys=True),
+            "gancli.data_spec": spec.to_json(),
+            "gancli.step": str(at_step),
+            "gancli.images_seen": str(stream.consumed),
+            "gancli.state": json.dumps({**state_meta, "consumed": stream.consumed, "world_size": world}),
+        }
+        path = rundir.step_checkpoint(at_step)
+        try:
+            ckpt_io.save(path, tensors, metadata)
+            ckpt_io.atomic_link_or_copy(path, rundir.last)
+        except OSError as exc:
+            raise GancliError(
+                f"could not write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint "
+                f"{rundir.last} is intact — free disk space or fix permissions, then --resume"
+            ) from None
+        rundir.prune_checkpoints(run.train.keep_checkpoints)
+        return path
+
+    metrics_file = open(rundir.metrics, "a", encoding="utf-8") if accelerator.is_main_process else None
+    progress = Progress(run.train.steps, step, enabled=show_progress and accelerator.is_main_process, title=run.family)
+    n_critic = max(1, int(getattr(objective, "n_critic", 1)))
+    nonfinite = 0
+    last_terms: dict[str, torch.Tensor] = {}
+    t0 = time.perf_counter()
+    start_step, start_consumed = step, stream.consumed
+    stopped_by = None
+    last_saved_step = step if resume else -1
+
+    try:
+        with _Stop() as stop:
+            while step < run.train.steps:
+                with PluginFault(record, f"training step {step}"):
+                    objective.begin_step(step, G_module, D_module)
+                    s = None
+                    skip = False
+                    for _ in range(n_critic):
+                        real, labels = stream.next()
+                        s = Step(
+                            index=step, real=real, labels=labels, G=G_run, D=D_run, z_dim=z_dim,
+                            num_classes=num_classes, latent_generator=latent_gen, grad_scale=grad_scale(),
+                            autocast=accelerator.autocast,
+                        )
+                        opt_d.zero_grad(set_to_none=True)
+                        d_terms = objective.d_loss(s)
+                        if not _finite(d_terms["loss"]):
+                            skip = True
+                            bad = _first_bad(d_terms, "D")
+                            break
+                        accelerator.backward(d_terms["loss"])
+                        opt_d.step()
+                        objective.after_d_step(s)
+                    if not skip:
+                        # D's weights get no gradient in the G step; freezing them skips that work
+                        D_module.requires_grad_(False)
+                        s.D = D_module
+                        opt_g.zero_grad(set_to_none=True)
+                        g_terms = objective.g_loss(s)
+                        if _finite(g_terms["loss"]):
+                            accelerator.backward(g_terms["loss"])
+                            opt_g.step()
+                            objective.after_g_step(s)
+                        else:
+                            skip = True
+                            bad = _first_bad(g_terms, "G")
+                        D_module.requires_grad_(True)
+                    if skip:
+                        nonfinite += 1
+                        opt_d.zero_grad(set_to_none=True)
+                        opt_g.zero_grad(set_to_none=True)
+                        s.cache.clear()
+                        if nonfinite > run.train.max_nonfinite:
+                            raise NonFiniteLoss(
+                                f"step {step}: {bad} is not finite; the last good checkpoint is {rundir.last}. "
+                                f"Try a lower learning rate, --precision no, or --max-nonfinite N to skip bad steps"
+                            )
+                        progress.log(f"step {step}: skipped, {bad} not finite ({nonfinite}/{run.train.max_nonfinite})")
+                        step += 1
+                        continue
+                    if not _weights_finite(G_module, step):
+                        raise NonFiniteLoss(
+                            f"step {step}: generator weights became non-finite; the last good checkpoint is "
+                            f"{rundir.last}. Try a lower learning rate or --precision no"
+                        )
+                if ema is not None:
+                    ema.update(G_module, step=step, batch_size=run.train.batch_size)
+                step += 1
+                last_terms = {f"d/{k}": v for k, v in d_terms.items()} | {f"g/{k}": v for k, v in g_terms.items()}
+
+                if step % run.train.log_every == 0 or step == run.train.steps:
+                    terms = {k: float(v.detach().float().item()) for k, v in last_terms.items()}
+                    elapsed = time.perf_counter() - t0
+                    rate = (stream.consumed - start_consumed) / elapsed if elapsed > 0 else 0.0
+                    if metrics_file is not None:
+                        line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),
+                                "images_per_second": round(rate, 2), **terms}
+                        metrics_file.write(json.dumps(line) + "\n")
+                        metrics_file.flush()
+                    progress.update(step, terms)
+                else:
+                    progress.update(step)
+                if accelerator.is_main_process and run.train.sample_every and step % run.train.sample_every == 0:
+                    save_samples(step)
+                if run.train.checkpoint_every and step % run.train.checkpoint_every == 0:
+                    save_checkpoint(step)
+                    last_saved_step = step
+                if stop.signal_name:
+                    stopped_by = stop.signal_name
+                    break
+            if last_saved_step != step:
+                save_checkpoint(step)
+            if accelerator.is_main_process and (not run.train.sample_every or step % run.train.sample_every):
+                save_samples(step)
+    finally:
+        progress.close()
+        if metrics_file is not None:
+            metrics_file.close()
+    accelerator.wait_for_everyone()
+    seconds = time.perf_counter() - t0
+    return TrainResult(
+        run_dir=rundir.root, last_checkpoint=rundir.last, step=step, images_seen=stream.consumed, seconds=seconds,
+        images_per_second=(stream.consumed - start_consumed) / seconds if seconds > 0 else 0.0,
+        stopped_by=stopped_by,
+    )
+
+
+def _finite(loss: torch.Tensor) -> bool:
+    return bool(torch.isfinite(loss.detach()).all())
+
+
+def _first_bad(terms: dict[str, torch.Tensor], side: str) -> str:
+    for name, value in terms.items():
+        if name != "loss" and not _finite(value):
+            return f"the {side} loss term {name!r}"
+    return f"the {side} loss"
+
+
+def _weights_finite(module: torch.nn.Module, step: int) -> bool:
+    # a cheap periodic guard; losses are checked every step
+    if step % 100:
+        return True
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+def _collect_state(accelerator, G, D, ema, opt_g, opt_d, objective, latent_gen, world):
+    tensors: dict[str, torch.Tensor] = {}
+    tensors.update({f"G.{k}": v for k, v in G.state_dict().items()})
+    tensors.update({f"D.{k}": v for k, v in D.state_dict().items()})
+    if ema is not None:
+        tensors.update({f"G_ema.{k}": v for k, v in ema.model.state_dict().items()})
+    g_tensors, g_meta = optimizer_state(opt_g.optimizer if hasattr(opt_g, "optimizer") else opt_g, "state.opt_g")
+    d_tensors, d_meta = optimizer_state(opt_d.optimizer if hasattr(opt_d, "optimizer") else opt_d, "state.opt_d")
+    tensors.update(g_tensors)
+    tensors.update(d_tensors)
+    tensors.update({f"state.objective.{k}": v for k, v in objective.state_tensors().items()})
+    rng = {"torch": torch.get_rng_state(), "latents": generator_state(latent_gen).cpu()}
+    if torch.cuda.is_available() and accelerator.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(accelerator.device)
+    for name, value in rng.items():
+        value = value.to(accelerator.device)
+        gathered = accelerator.gather(value.unsqueeze(0)) if world > 1 else value.unsqueeze(0)
+        for r in range(gathered.shape[0]):
+            tensors[f"state.rng.{name}.{r}"] = gathered[r].cpu()
+    scaler = accelerator.scaler
+    meta: dict[str, Any] = {"opt_g": g_meta, "opt_d": d_meta}
+    if scaler is not None:
+        meta["scaler"] = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scaler.state_dict().items()
+                          if not isinstance(v, torch.Tensor)}
+    return tensors, meta
