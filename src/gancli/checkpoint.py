@@ -7,6 +7,7 @@ checkpoints. Nothing here unpickles anything.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -20,7 +21,13 @@ from gancli.errors import GancliError
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 MAX_METADATA_VALUE_BYTES = 4 * 1024 * 1024
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # all metadata strings together
+MAX_JSON_DEPTH = 64  # configs are a few levels deep; deeper JSON is hostile or broken
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+CONVERT_HINT = (
+    "to use weights you trust, load them yourself with torch.load(path, weights_only=True) and save them "
+    "with safetensors.torch.save_file (see the Safety section of the README)"
+)
 REQUIRED_KEYS = (
     "gancli.format",
     "gancli.version",
@@ -44,6 +51,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            _chmod_default(f.fileno())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -76,6 +84,29 @@ def atomic_link_or_copy(source: Path, target: Path) -> None:
         except FileNotFoundError:
             pass
         atomic_write_bytes(target, Path(source).read_bytes())
+
+
+def _chmod_default(fd: int) -> None:
+    # mkstemp makes 0600 files; give the file the mode open() would (0666 minus the umask)
+    if not hasattr(os, "fchmod"):
+        return
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    try:  # read it without changing it (os.umask sets it for every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -111,9 +142,18 @@ def save(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
 def refuse_pickle(path: Path) -> None:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise GancliError(
-            f"{path.name}: gancli only loads .safetensors files, never pickle-based {path.suffix} files "
-            f"(they can run code when loaded); convert weights you trust with safetensors.torch.save_file"
+            f"{path.name}: gancli only loads .safetensors checkpoints, never pickle-based {path.suffix} files "
+            f"(loading those can run any code); {CONVERT_HINT}"
         )
+
+
+def _pickle_like(head: bytes) -> str:
+    """What a file that claims to be safetensors really is, judged by its first bytes ('' if unknown)."""
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (PyTorch's torch.save format, which holds a pickle)"
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
+        return "a pickle"
+    return ""
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -129,16 +169,30 @@ def read_header(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise GancliError(f"{path} is not a safetensors file (too short); it may be truncated")
+                raise GancliError(f"{path} is not a safetensors file (only {size} bytes); it may be truncated")
+            if kind := _pickle_like(head):
+                raise GancliError(
+                    f"{path} is {kind}, not safetensors; gancli never unpickles files; {CONVERT_HINT}"
+                )
             (length,) = struct.unpack("<Q", head)
-            if length > MAX_HEADER_BYTES or 8 + length > size:
-                raise GancliError(f"{path} is not a valid safetensors file (bad header length); it may be truncated or corrupt")
+            if length > MAX_HEADER_BYTES:
+                raise GancliError(
+                    f"{path} is not a valid safetensors file (header of {length} bytes, the limit is "
+                    f"{MAX_HEADER_BYTES}); the file is corrupt or hostile"
+                )
+            if length < 2 or 8 + length > size:
+                raise GancliError(
+                    f"{path} is not a valid safetensors file (header length {length} for {size} bytes); "
+                    f"it may be truncated or corrupt"
+                )
             raw = f.read(length)
     except PermissionError:
         raise GancliError(f"cannot read {path}: permission denied") from None
+    except IsADirectoryError:
+        raise GancliError(f"{path} is a folder; pass a .safetensors file") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise GancliError(f"{path} is not a valid safetensors file (unreadable header); it may be corrupt") from None
     if not isinstance(header, dict):
         raise GancliError(f"{path} is not a valid safetensors file (header is not an object)")
@@ -147,7 +201,10 @@ def read_header(path: Path) -> dict[str, Any]:
         if key == "__metadata__":
             continue
         try:
-            end = max(end, int(info["data_offsets"][1]))
+            begin, stop = (int(v) for v in info["data_offsets"])
+            if not 0 <= begin <= stop:
+                raise ValueError
+            end = max(end, stop)
         except (TypeError, KeyError, IndexError, ValueError):
             raise GancliError(f"{path} is not a valid safetensors file (bad entry {key!r})") from None
     if 8 + length + end > size:
@@ -155,6 +212,82 @@ def read_header(path: Path) -> dict[str, Any]:
             f"{path} is truncated ({size} bytes, needs {8 + length + end}); use an earlier checkpoint"
         )
     return header
+
+
+def _json_depth(value: Any, depth: int = 0) -> int:
+    if depth > MAX_JSON_DEPTH:
+        return depth
+    if isinstance(value, dict):
+        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _json_object(path: Path, key: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise GancliError(f"{path}: metadata {key!r} is not valid JSON; the file is damaged") from None
+    if not isinstance(value, dict):
+        raise GancliError(f"{path}: metadata {key!r} must be a JSON object, got {type(value).__name__}")
+    if _json_depth(value) > MAX_JSON_DEPTH:
+        raise GancliError(f"{path}: metadata {key!r} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def validate_metadata(path: Path, metadata: Any) -> dict[str, str]:
+    """Check a checkpoint's metadata: types, sizes and the JSON inside; returns it."""
+    if not isinstance(metadata, dict) or "gancli.format" not in metadata:
+        raise GancliError(
+            f"{path} is a safetensors file but not a gancli checkpoint (no gancli metadata); "
+            f"pass a file that 'gancli train' or 'gancli export' wrote"
+        )
+    total = 0
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise GancliError(
+                f"{path}: metadata {key!r} is a {type(value).__name__}, not a string; the file is damaged or foreign"
+            )
+        size = len(value.encode("utf-8", "surrogatepass"))
+        total += size + len(key)
+        if size > MAX_METADATA_VALUE_BYTES:
+            raise GancliError(f"{path}: metadata {key!r} is {size} bytes, more than the 4 MiB allowed")
+    if total > MAX_METADATA_BYTES:
+        raise GancliError(f"{path}: its metadata is {total} bytes, more than the 16 MiB allowed")
+    missing = [k for k in REQUIRED_KEYS if k not in metadata]
+    if missing:
+        raise GancliError(f"{path} lacks gancli metadata {', '.join(missing)}; the file is damaged or foreign")
+    if metadata["gancli.format"] != FORMAT_VERSION:
+        raise GancliError(
+            f"{path} uses checkpoint format {metadata['gancli.format'][:20]!r}, this gancli reads {FORMAT_VERSION}; "
+            f"upgrade gancli"
+        )
+    for key in ("gancli.step", "gancli.images_seen"):
+        text = metadata[key]
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise GancliError(f"{path}: metadata {key!r} must be a non-negative integer, got {text[:40]!r}")
+    config = _json_object(path, "gancli.config", metadata["gancli.config"])
+    for section in ("data", "train", "model"):
+        if not isinstance(config.get(section, {}), dict):
+            raise GancliError(f"{path}: metadata 'gancli.config' has a {section!r} that is not an object")
+    if not isinstance(config.get("family", metadata["gancli.family"]), str):
+        raise GancliError(f"{path}: metadata 'gancli.config' has a family that is not a string")
+    spec = _json_object(path, "gancli.data_spec", metadata["gancli.data_spec"])
+    if spec.get("kind") not in ("image", "points"):
+        raise GancliError(f"{path}: metadata 'gancli.data_spec' has kind {spec.get('kind')!r}, not image or points")
+    for key in ("channels", "resolution", "num_classes", "dim"):
+        value = spec.get(key, 0)
+        if type(value) is not int or not 0 <= value <= 1 << 20:
+            raise GancliError(f"{path}: metadata 'gancli.data_spec' has {key} = {value!r}, not a size")
+    names = spec.get("class_names", [])
+    if not isinstance(spec.get("name", ""), str) or not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise GancliError(f"{path}: metadata 'gancli.data_spec' has a name or class names that are not strings")
+    if "gancli.state" in metadata:
+        _json_object(path, "gancli.state", metadata["gancli.state"])
+    return metadata
 
 
 @dataclass
@@ -215,34 +348,7 @@ def read(path: Path | str) -> Checkpoint:
     """Open a gancli checkpoint and validate its metadata; tensors are read on demand."""
     path = Path(path).expanduser()
     header = read_header(path)
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict) or "gancli.format" not in metadata:
-        raise GancliError(
-            f"{path} is a safetensors file but not a gancli checkpoint (no gancli metadata); "
-            f"train with 'gancli train' or pass a file it wrote"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in metadata]
-    if missing:
-        raise GancliError(f"{path} lacks gancli metadata {', '.join(missing)}; the file is damaged or foreign")
-    for key, value in metadata.items():
-        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_BYTES:
-            raise GancliError(f"{path}: metadata {key!r} is not a string of at most 4 MiB")
-    if metadata["gancli.format"] != FORMAT_VERSION:
-        raise GancliError(
-            f"{path} uses checkpoint format {metadata['gancli.format']}, this gancli reads {FORMAT_VERSION}; "
-            f"upgrade gancli"
-        )
-    try:
-        config = json.loads(metadata["gancli.config"])
-        if not isinstance(config, dict):
-            raise ValueError("config is not an object")
-        int(metadata["gancli.step"]), int(metadata["gancli.images_seen"])
-        from gancli.data.spec import DataSpec
-
-        DataSpec.from_json(metadata["gancli.data_spec"])
-        json.loads(metadata.get("gancli.state", "{}"))
-    except (ValueError, TypeError) as exc:
-        raise GancliError(f"{path} has invalid gancli metadata ({exc}); the file is damaged") from None
+    metadata = validate_metadata(path, header.get("__metadata__"))
     names = [k for k in header if k != "__metadata__"]
     return Checkpoint(path=path, metadata=metadata, tensor_names=names)
 

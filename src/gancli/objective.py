@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Optional
 import torch
 from torch import Tensor, nn
 
-from gancli import losses, regularizers
+from gancli import improved_losses, losses, regularizers
 
 
 class Step:
@@ -160,6 +160,19 @@ class AdversarialObjective(Objective):
     ``reuse_fake``: with one D step per G step, the G step back-propagates through
     the same G(z) that the D step scored (G is unchanged in between), which saves a
     generator forward pass per iteration, as the PyTorch DCGAN example does.
+
+    Improved-GAN techniques (Salimans et al. 2016), usable by any family, all off by default:
+
+    * ``feature_matching``: G minimizes ‖E f(x) − E f(G(z))‖² over the features the
+      discriminator returns with ``D(x, y, return_features=True) -> (output, features)``,
+      plus ``feature_matching_adversarial`` × the usual adversarial G loss (0: the paper's pure form).
+    * ``historical_averaging`` λ: adds λ·‖θ − mean of past θ‖² to the G and D losses; the
+      running means are objective state, saved with resume checkpoints.
+    * ``real_label`` < 1: one-sided label smoothing (fake targets stay 0).
+    * ``semi_supervised``: D returns K class logits; real-vs-fake uses logsumexp of them
+      (the fake class's logit is fixed to 0) and real examples whose label is ≥ 0 add a
+      cross-entropy term; label −1 marks unlabelled data (``data.labeled=N``). D is then
+      not class-conditional: it is called without labels.
     """
 
     loss: str = "nonsaturating"
@@ -172,15 +185,52 @@ class AdversarialObjective(Objective):
     drift: float = 0.0
     clip_weights: Optional[float] = None
     reuse_fake: bool = True
+    feature_matching: bool = False
+    feature_matching_adversarial: float = 0.0
+    historical_averaging: float = 0.0
+    semi_supervised: bool = False
+    unsupervised_weight: float = 1.0
 
     def __post_init__(self) -> None:
         self._loss = losses.get_loss(self.loss)
         if self.real_label != 1.0 and not self._loss.supports_label_smoothing:
             raise ValueError(f"label smoothing does not apply to the {self.loss} loss")
+        if self.semi_supervised and self.loss not in ("minimax", "nonsaturating"):
+            raise ValueError(f"the semi-supervised discriminator needs a logistic loss, not {self.loss}")
+        self._history: Optional[dict[str, improved_losses.HistoricalAverage]] = None
+        self._pending_history: Optional[dict[str, Tensor]] = None
 
     def optimizers(self, G, D):
+        if self.historical_averaging > 0:
+            # the averages start from the initial weights; a resume replaces them right after
+            self._history = {"G": improved_losses.HistoricalAverage(G), "D": improved_losses.HistoricalAverage(D)}
+            if self._pending_history is not None:
+                self._load_history(self._pending_history)
+                self._pending_history = None
         s = self.optimizer
         return make_optimizer(G.parameters(), s, s.lr_g), make_optimizer(D.parameters(), s, s.lr_d)
+
+    def _conditioning(self, s: Step) -> Optional[Tensor]:
+        """The labels D is conditioned on: none for a semi-supervised D, whose labels are targets."""
+        return None if self.semi_supervised else s.labels
+
+    def _gan_logit(self, out: Tensor) -> Tensor:
+        return improved_losses.ssgan_gan_logit(out) if self.semi_supervised else out
+
+    def _supervised_term(self, class_logits: Tensor, labels: Optional[Tensor]) -> Tensor:
+        if labels is None:
+            return class_logits.new_zeros(())
+        labelled = labels >= 0
+        if not bool(labelled.any()):
+            return class_logits.new_zeros(())
+        return improved_losses.ssgan_supervised_loss(class_logits[labelled], labels[labelled])
+
+    def _history_penalty(self, side: str, total: Tensor, terms: dict[str, Tensor]) -> Tensor:
+        if self._history is None:
+            return total
+        penalty = self._history[side].penalty().to(total.device)
+        terms["hist"] = penalty.detach()
+        return total + self.historical_averaging * penalty
 
     def _fake_for_d(self, s: Step) -> tuple[Tensor, Optional[Tensor]]:
         z, y = s.latents(), s.fake_labels()
@@ -194,16 +244,21 @@ class AdversarialObjective(Objective):
 
     def d_loss(self, s: Step) -> dict[str, Tensor]:
         fake, y_fake = self._fake_for_d(s)
-        real_out = s.discriminate(s.real, s.labels)
+        y_real = self._conditioning(s)
+        real_out = s.discriminate(s.real, y_real)
         fake_out = s.discriminate(fake.detach(), y_fake)
-        adv = self._loss.d_loss(real_out, fake_out, self.real_label)
+        adv = self._loss.d_loss(self._gan_logit(real_out), self._gan_logit(fake_out), self.real_label)
         terms: dict[str, Tensor] = {"adv": adv.detach()}
         total = adv
+        if self.semi_supervised:
+            supervised = self._supervised_term(real_out, s.labels)
+            total = supervised + self.unsupervised_weight * adv
+            terms["supervised"] = supervised.detach()
         if self.loss in ("wasserstein", "hinge"):
             terms["wdist"] = losses.wasserstein_estimate(real_out, fake_out)
         if self.gradient_penalty > 0:
             gp = regularizers.gradient_penalty(
-                lambda x: s.discriminate(x, s.labels), s.real, fake, grad_scale=s.grad_scale,
+                lambda x: s.discriminate(x, y_real), s.real, fake, grad_scale=s.grad_scale,
                 generator=s.latent_generator if s.real.device.type == "cpu" else None,
             )
             total = total + self.gradient_penalty * gp
@@ -213,10 +268,11 @@ class AdversarialObjective(Objective):
             total = total + self.drift * drift
             terms["drift"] = drift.detach()
         if self.r1_gamma > 0 and s.index % self.r1_interval == 0:
-            r1 = regularizers.r1_penalty(lambda x: s.discriminate(x, s.labels), s.real, grad_scale=s.grad_scale)
+            r1 = regularizers.r1_penalty(lambda x: s.discriminate(x, y_real), s.real, grad_scale=s.grad_scale)
             # lazy regularization: scale by the interval so the expected gradient is unchanged
             total = total + 0.5 * self.r1_gamma * self.r1_interval * r1
             terms["r1"] = r1.detach()
+        total = self._history_penalty("D", total, terms)
         if len(terms) == 1:
             terms.pop("adv")  # nothing but the adversarial term: "loss" says it all
         terms["loss"] = total
@@ -229,10 +285,53 @@ class AdversarialObjective(Objective):
         else:
             y = s.fake_labels()
             fake = s.generate(s.latents(), y)
-        out = s.discriminate(fake, y)
-        loss = self._loss.g_loss(out)
-        return {"loss": loss}
+        terms: dict[str, Tensor] = {}
+        if self.feature_matching:
+            with torch.no_grad():  # the real side is a constant target
+                _, real_features = s.discriminate(s.real, self._conditioning(s), return_features=True)
+            out, fake_features = s.discriminate(fake, y, return_features=True)
+            total = improved_losses.feature_matching_loss(real_features, fake_features)
+            terms["fm"] = total.detach()
+            if self.feature_matching_adversarial > 0:
+                adv = self._loss.g_loss(self._gan_logit(out))
+                terms["adv"] = adv.detach()
+                total = total + self.feature_matching_adversarial * adv
+        else:
+            total = self._loss.g_loss(self._gan_logit(s.discriminate(fake, y)))
+        total = self._history_penalty("G", total, terms)
+        terms["loss"] = total
+        return terms
 
     def after_d_step(self, s: Step) -> None:
         if self.clip_weights is not None:
             regularizers.clip_weights_(s.D, self.clip_weights)
+        if self._history is not None:
+            self._history["D"].update()
+
+    def after_g_step(self, s: Step) -> None:
+        if self._history is not None:
+            self._history["G"].update()
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        if self._history is None:
+            return {}
+        return {
+            f"history.{side}.{key}": value
+            for side, average in self._history.items()
+            for key, value in average.state_tensors().items()
+        }
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        history = {k: v for k, v in tensors.items() if k.startswith("history.")}
+        if self.historical_averaging <= 0:
+            return
+        if self._history is None:  # restored before optimizers() made the averages
+            self._pending_history = history
+            return
+        self._load_history(history)
+
+    def _load_history(self, tensors: dict[str, Tensor]) -> None:
+        assert self._history is not None
+        for side, average in self._history.items():
+            prefix = f"history.{side}."
+            average.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})

@@ -14,6 +14,7 @@ from torch import Tensor
 from gancli import checkpoint as ckpt_io
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
+from gancli.objective import GAN
 
 
 @dataclass
@@ -24,6 +25,14 @@ class Pipeline:
     checkpoint: ckpt_io.Checkpoint
     device: torch.device
     ema: bool
+    record: Optional[Any] = None  # the plugin's PluginRecord: its errors are reported as its fault
+
+    def _plugin_code(self, action: str):
+        from contextlib import nullcontext
+
+        from gancli.plugins import PluginFault
+
+        return PluginFault(self.record, action) if self.record is not None else nullcontext()
 
     @property
     def z_dim(self) -> int:
@@ -67,7 +76,8 @@ class Pipeline:
         for i in range(0, len(z), batch_size):
             zb = z[i : i + batch_size].to(self.device)
             yb = y[i : i + batch_size].to(self.device) if y is not None else None
-            out.append(self.generator(zb, yb, **kwargs).float().cpu())
+            with self._plugin_code("generating samples"):
+                out.append(self.generator(zb, yb, **kwargs).float().cpu())
         return torch.cat(out) if out else torch.empty(0)
 
     def sample(self, n: int, seed: Optional[int] = None, truncation: Optional[float] = None,
@@ -106,7 +116,8 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
             f"pip install {ckpt.metadata['gancli.plugin.distribution']}"
         ) from None
     family = record.family
-    config_model = family.load_config_model()
+    with PluginFault(record, "loading its config model"):
+        config_model = family.load_config_model()
     from pydantic import ValidationError
 
     try:
@@ -119,9 +130,19 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
     spec = ckpt.spec
     with PluginFault(record, "building the generator"):
         gan = family.load_builder()(family_config, spec)
+    if not isinstance(gan, GAN):
+        raise GancliError(f"plugin {record.label}: build() must return gancli.objective.GAN, got {type(gan).__name__}")
     generator = gan.generator
     prefix = ckpt_io.generator_prefix(ckpt, ema)
     tensors = ckpt.tensors(prefix)
+    if not tensors:
+        raise GancliError(f"{ckpt.path} holds no generator weights ({prefix}*); the file is damaged or foreign")
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise GancliError(
+            f"{ckpt.path}: generator weight {prefix}{bad[0]} holds NaN or inf; the file is damaged, "
+            f"use an earlier checkpoint"
+        )
     try:
         generator.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -130,4 +151,4 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
         ) from None
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     generator.to(target).eval().requires_grad_(False)
-    return Pipeline(generator, spec, ckpt.config, ckpt, target, ema=prefix == "G_ema.")
+    return Pipeline(generator, spec, ckpt.config, ckpt, target, ema=prefix == "G_ema.", record=record)

@@ -13,8 +13,17 @@ The heavy parts are named as "module:attribute" strings and loaded on use:
 * ``build``: ``build(config, spec) -> gancli.objective.GAN`` holding the generator,
   the discriminator and the :class:`gancli.objective.Objective` that trains them.
 
+Optional on the config model: ``resume_may_change: ClassVar[frozenset[str]]``, the
+settings (learning rates, loss weights, ...) that ``gancli train --resume`` may change;
+every other setting defines the architecture and must match the checkpoint's.
+
 A plugin whose import fails or whose ``api_version`` has another major version is
 kept as a row with an error, so one broken plugin never breaks other commands.
+
+Environment: ``GANCLI_PLUGINS=a,b`` loads only the named plugins (family or
+distribution names); ``GANCLI_DISABLE_PLUGINS=1`` loads only the families that ship
+with gancli. An exception raised by plugin code while building, training or sampling
+is reported as that plugin's fault (:class:`PluginFault`), with its name and version.
 """
 from __future__ import annotations
 
@@ -98,12 +107,13 @@ def api_compatible(version: str) -> bool:
 
 
 def _allowed(name: str, distribution: str) -> bool:
-    if os.environ.get("GANCLI_DISABLE_PLUGINS", "").strip() not in ("", "0"):
+    if os.environ.get("GANCLI_DISABLE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no"):
         if distribution not in BUILTIN_DISTRIBUTIONS:
             return False
     only = os.environ.get("GANCLI_PLUGINS", "").strip()
     if only:
-        return name in {n.strip() for n in only.split(",") if n.strip()}
+        wanted = {n.strip().lower() for n in only.split(",") if n.strip()}
+        return name.lower() in wanted or distribution.lower() in wanted
     return True
 
 
@@ -165,9 +175,11 @@ def get_record(name: str) -> PluginRecord:
     record = records.get(name)
     if record is None:
         known = ", ".join(n for n, r in records.items() if r.ok) or "none installed"
+        limits = [v for v in ("GANCLI_PLUGINS", "GANCLI_DISABLE_PLUGINS") if os.environ.get(v, "").strip()]
+        hint = f" or unset {' and '.join(limits)}" if limits else ""
         raise GancliError(
-            f"unknown GAN family {name!r} (installed: {known}); "
-            f"install its plugin, e.g. pip install gancli-plugin-{name}"
+            f"unknown GAN family {name!r} (available: {known}); "
+            f"install its plugin, e.g. pip install gancli-plugin-{name}{hint}"
         )
     if not record.ok:
         raise GancliError(f"family {name!r} from {record.label} cannot be used: {record.error}")
@@ -194,8 +206,13 @@ class PluginFault:
     def __exit__(self, exc_type, exc, tb) -> bool:
         from gancli.errors import PluginError
 
-        if exc is None or isinstance(exc, (GancliError, KeyboardInterrupt)):
-            return False
+        if exc is None or isinstance(exc, GancliError) or not isinstance(exc, Exception):
+            return False  # user errors, Ctrl-C and exits pass through unchanged
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+            raise GancliError(
+                f"out of memory while {self.action} ({self.record.name}); lower --batch or the model size, "
+                f"or use --precision bf16"
+            ) from exc
         raise PluginError(
             f"plugin {self.record.label} (family {self.record.name!r}) failed while {self.action}: "
             f"{type(exc).__name__}: {exc}; report it to the plugin's authors (run with --debug for the traceback)"

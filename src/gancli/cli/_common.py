@@ -19,7 +19,8 @@ STATE = _State()
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
-    typer.echo(f"error: {message}", err=True)
+    one_line = " ".join(str(message).split())  # messages quoting other errors may hold newlines
+    typer.echo(f"error: {one_line}", err=True)
     return typer.Exit(code)
 
 
@@ -41,12 +42,34 @@ def handle_errors(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:
+            if STATE.debug:
+                raise
+            reason = _USER_FIXABLE_ERRNOS.get(exc.errno)
+            if reason is None:
+                raise fail(f"unexpected {type(exc).__name__}: {exc} (run 'gancli --debug ...' for the traceback)", 1) from None
+            raise fail(f"{exc.filename or 'a file'}: {reason}; free disk space or fix the permissions") from None
         except Exception as exc:
             if STATE.debug:
                 raise
             raise fail(f"unexpected {type(exc).__name__}: {exc} (run 'gancli --debug ...' for the traceback)", 1) from None
 
     return wrapper
+
+
+def _fixable_errnos() -> dict[int, str]:
+    import errno
+
+    return {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }
+
+
+_USER_FIXABLE_ERRNOS = _fixable_errnos()
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -64,6 +87,9 @@ def writable_output(path: Path, *, is_dir: bool = False) -> Path:
 
     path = Path(path).expanduser()
     folder = path if is_dir else path.parent
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise GancliError(f"cannot write {path}: {blocker} is a file, not a folder; choose another --out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

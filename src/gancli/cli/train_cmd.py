@@ -1,4 +1,5 @@
 """gancli train FAMILY --data D ..."""
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -71,6 +72,8 @@ def train_command(
     from gancli.train.loop import train
 
     result = train(run, family_config, out=out, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # one process reports for all
     where = f"{result.last_checkpoint}"
     if result.stopped_by:
         typer.echo(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved: {where}", err=True)

@@ -93,7 +93,7 @@ def train_extractor(
     accuracy on the test set. Images are uint8 pixels or floats in [-1, 1], NCHW or NHW; labels are
     integer classes. `progress(step, loss)` is called every 100 steps when given. Same seed, same model.
     """
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    labels_t = torch.from_numpy(np.array(labels, dtype=np.int64))
     channels = 1 if np.ndim(images) == 3 else int(np.shape(images)[1])
     num_classes = int(labels_t.max()) + 1
     with torch.random.fork_rng(devices=[]):
@@ -116,13 +116,13 @@ def train_extractor(
         optimizer.step()
         schedule.step()
         if progress is not None and (step + 1) % 100 == 0:
-            progress(step + 1, float(loss))
+            progress(step + 1, loss.item())
     model.eval()
     return model, classification_accuracy(model, test_images, test_labels)
 
 
 def classification_accuracy(model: SmallCNN, images, labels, batch_size: int = 1000) -> float:
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    labels_t = torch.from_numpy(np.array(labels, dtype=np.int64))
     correct = 0
     with torch.inference_mode():
         for rows in batch_slices(len(labels_t), batch_size):

@@ -13,7 +13,8 @@ def to_pixels(images) -> torch.Tensor:
     they would be after saving them as PNG, like the real images they are compared with. A 3-D batch
     (N, H, W) is treated as single-channel.
     """
-    tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+    # np.array copies: the batch may be a read-only view (e.g. np.frombuffer of a dataset file).
+    tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.array(images))
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)
     if tensor.dim() != 4:

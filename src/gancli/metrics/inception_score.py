@@ -34,9 +34,9 @@ def inception_score(logits, *, splits: int = 10, shuffle: bool = True, seed: int
     for index in range(splits):
         rows = slice(index * count // splits, (index + 1) * count // splits)
         p_split, log_p_split = p[rows], log_p[rows]
-        log_marginal = np.log(p_split.mean(axis=0, keepdims=True))
         with np.errstate(invalid="ignore", divide="ignore"):
             # 0 · log 0 = 0: a class no sample in the split predicts adds nothing to the KL.
+            log_marginal = np.log(p_split.mean(axis=0, keepdims=True))
             terms = np.where(p_split > 0, p_split * (log_p_split - log_marginal), 0.0)
         kl = terms.sum(axis=1)
         scores.append(float(np.exp(kl.mean())))

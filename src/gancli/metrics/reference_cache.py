@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,7 +49,11 @@ def cached_reference_features(
     no_cache: bool = False,
 ) -> ReferenceFeatures:
     """Features of the reference (real) data: from the cache when an entry with the same key exists,
-    else `compute_fn()` (an (N, D) array or tensor), stored for next time unless `no_cache`."""
+    else `compute_fn()` (an (N, D) array or tensor), stored for next time unless `no_cache`.
+
+    Entries live in `cache_dir`, by default `<gancli cache>/reference` (`$GANCLI_CACHE_DIR`, else
+    `~/.cache/gancli`). A cache folder that cannot be written only costs recomputation next time.
+    """
     key = reference_cache_key(key_fields)
     if no_cache:
         return _fresh(compute_fn, path=None)
@@ -58,7 +63,11 @@ def cached_reference_features(
     if cached is not None:
         return cached
     result = _fresh(compute_fn, path=path)
-    _write_entry(path, key, key_fields, result)
+    try:
+        _write_entry(path, key, key_fields, result)
+    except OSError as error:
+        warnings.warn(f"could not cache reference features in {path.parent}: {error}", stacklevel=2)
+        return ReferenceFeatures(result.features, result.stats, None, from_cache=False)
     return result
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -45,8 +46,12 @@ class _Stop:
     def __init__(self) -> None:
         self.signal_name: Optional[str] = None
         self._previous: dict[int, Any] = {}
+        self._depth = 0
 
     def __enter__(self) -> "_Stop":
+        self._depth += 1
+        if self._depth > 1:  # already installed by an outer block
+            return self
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -60,13 +65,18 @@ class _Stop:
         self.signal_name = signal.Signals(signum).name
 
     def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def build_gan(run: RunConfig, family_config, spec) -> tuple[GAN, Any]:
     record = get_record(run.family)
-    builder = record.family.load_builder()
+    with PluginFault(record, "loading its model code"):
+        builder = record.family.load_builder()
     with PluginFault(record, "building the model"):
         gan = builder(family_config, spec)
     if not isinstance(gan, GAN):
@@ -87,7 +97,11 @@ def make_accelerator(precision: str):
 
     # the state is a process-wide singleton; forget a previous in-process run's precision
     AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp])
+    # launched as several processes (torchrun, accelerate launch --multi_gpu) on a machine
+    # without CUDA: accelerate only forms a gloo process group when told it is on the CPU
+    several_cpu_processes = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    extra = {"cpu": True} if several_cpu_processes else {}
+    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], **extra)
 
 
 def train(
@@ -99,7 +113,29 @@ def train(
     data=None,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train ``run.family`` on ``run.data`` into run directory ``out``."""
+    """Train ``run.family`` on ``run.data`` into run directory ``out``.
+
+    SIGINT and SIGTERM, even during setup, stop the run before the next step with a checkpoint
+    (``TrainResult.stopped_by`` says which). Only one process at a time may train into a run
+    directory. A new run that fails before its first checkpoint leaves nothing behind, so the
+    same ``out`` can be used again.
+    """
+    rundir = RunDir(Path(out))
+    main = os.environ.get("RANK", "0") == "0"  # set by torchrun / accelerate launch
+    held_run = rundir.holds_run()
+    before = rundir.snapshot()
+    with _Stop() as stop, (rundir.lock() if main else nullcontext()):
+        try:
+            return _train(run, family_config, out=out, resume=resume, data=data, show_progress=show_progress, stop=stop)
+        except BaseException:
+            if main and not held_run:
+                rundir.remove_created_since(before)
+            raise
+
+
+def _train(
+    run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop
+) -> TrainResult:
     from gancli.data.sources import load_data
     from gancli.data.stream import BatchStream
     from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
@@ -152,9 +188,13 @@ def train(
 
     if accelerator.is_main_process:
         rundir.create()
-        ckpt_io.atomic_write_text(rundir.config, to_toml(run))
-        if resume:
-            rundir.truncate_metrics(step)
+        rundir.remove_stale_temporaries()
+        try:
+            ckpt_io.atomic_write_text(rundir.config, to_toml(run))
+            if resume:
+                rundir.truncate_metrics(step)
+        except OSError as exc:
+            raise _write_error(rundir, rundir.config, exc) from None
     accelerator.wait_for_everyone()
 
     if getattr(objective, "find_unused_parameters", False) and accelerator.ddp_handler is not None:
@@ -169,6 +209,11 @@ def train(
     num_classes = int(getattr(G_module, "num_classes", 0) or 0)
     fixed_z = make_latents(run.train.sample_grid, z_dim, seed=run.train.seed).to(device)
     fixed_y = (torch.arange(run.train.sample_grid, device=device) % num_classes) if num_classes else None
+    lab = None  # 2-D runs: a GAN Lab-style animation, one frame per sample step (gancli.train.lab)
+    if accelerator.is_main_process and spec.kind == "points" and spec.dim == 2:
+        from gancli.train.lab import Lab
+
+        lab = Lab.for_run(rundir.root, data.values, resume_step=step if resume else None, seed=run.train.seed)
 
     def grad_scale() -> float:
         scaler = accelerator.scaler
@@ -178,7 +223,7 @@ def train(
         model = ema.model if ema is not None else G_module
         was_training = model.training
         model.eval()
-        with torch.no_grad(), accelerator.autocast():
+        with torch.no_grad(), accelerator.autocast(), PluginFault(record, f"sampling at step {at_step}"):
             x = model(fixed_z, fixed_y).float().cpu()
         model.train(was_training)
         if spec.kind == "points":
@@ -188,14 +233,24 @@ def train(
             from gancli.data.images import to_uint8
 
             image = image_grid(to_uint8(x))
-        save_image(image, rundir.sample_path(at_step))
+        try:
+            save_image(image, rundir.sample_path(at_step))
+        except OSError as exc:
+            raise _write_error(rundir, rundir.sample_path(at_step), exc) from None
+        if lab is not None:
+            with PluginFault(record, f"drawing the lab frame at step {at_step}"):
+                lab.record(at_step, model, D_module, objective)
 
     def save_checkpoint(at_step: int) -> Path:
-        tensors, state_meta = _collect_state(
-            accelerator, G_module, D_module, ema, opt_g, opt_d, objective, latent_gen, world
-        )
+        with PluginFault(record, "saving its state"):
+            tensors, state_meta = _collect_state(
+                accelerator, G_module, D_module, ema, opt_g, opt_d, objective, latent_gen, world
+            )
         if not accelerator.is_main_process:
             return rundir.last
+        if bad_weights := _nonfinite_weights(tensors):
+            # never write a checkpoint that would poison every later resume or sample
+            raise NonFiniteLoss(_nonfinite_message(at_step, f"the {bad_weights} weights", rundir))
         metadata = {
             "gancli.format": ckpt_io.FORMAT_VERSION,
             "gancli.version": gancli.__version__,
@@ -212,17 +267,21 @@ def train(
         }
         path = rundir.step_checkpoint(at_step)
         try:
+            if metrics_file is not None:
+                # metric lines up to a checkpoint are as durable as the checkpoint; later ones are
+                # replaced on resume (RunDir.truncate_metrics)
+                os.fsync(metrics_file.fileno())
             ckpt_io.save(path, tensors, metadata)
             ckpt_io.atomic_link_or_copy(path, rundir.last)
+            rundir.prune_checkpoints(run.train.keep_checkpoints)
         except OSError as exc:
-            raise GancliError(
-                f"could not write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint "
-                f"{rundir.last} is intact — free disk space or fix permissions, then --resume"
-            ) from None
-        rundir.prune_checkpoints(run.train.keep_checkpoints)
+            raise _write_error(rundir, path, exc) from None
         return path
 
-    metrics_file = open(rundir.metrics, "a", encoding="utf-8") if accelerator.is_main_process else None
+    try:
+        metrics_file = open(rundir.metrics, "a", encoding="utf-8") if accelerator.is_main_process else None
+    except OSError as exc:
+        raise _write_error(rundir, rundir.metrics, exc) from None
     progress = Progress(run.train.steps, step, enabled=show_progress and accelerator.is_main_process, title=run.family)
     n_critic = max(1, int(getattr(objective, "n_critic", 1)))
     nonfinite = 0
@@ -233,8 +292,11 @@ def train(
     last_saved_step = step if resume else -1
 
     try:
-        with _Stop() as stop:
+        with stop:
             while step < run.train.steps:
+                if stop.signal_name:  # also a signal that came during setup, before the first step
+                    stopped_by = stop.signal_name
+                    break
                 with PluginFault(record, f"training step {step}"):
                     objective.begin_step(step, G_module, D_module)
                     s = None
@@ -275,18 +337,12 @@ def train(
                         opt_g.zero_grad(set_to_none=True)
                         s.cache.clear()
                         if nonfinite > run.train.max_nonfinite:
-                            raise NonFiniteLoss(
-                                f"step {step}: {bad} is not finite; the last good checkpoint is {rundir.last}. "
-                                f"Try a lower learning rate, --precision no, or --max-nonfinite N to skip bad steps"
-                            )
+                            raise NonFiniteLoss(_nonfinite_message(step, bad, rundir))
                         progress.log(f"step {step}: skipped, {bad} not finite ({nonfinite}/{run.train.max_nonfinite})")
                         step += 1
                         continue
                     if not _weights_finite(G_module, step):
-                        raise NonFiniteLoss(
-                            f"step {step}: generator weights became non-finite; the last good checkpoint is "
-                            f"{rundir.last}. Try a lower learning rate or --precision no"
-                        )
+                        raise NonFiniteLoss(_nonfinite_message(step, "the generator weights", rundir))
                 if ema is not None:
                     ema.update(G_module, step=step, batch_size=run.train.batch_size)
                 step += 1
@@ -299,8 +355,12 @@ def train(
                     if metrics_file is not None:
                         line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),
                                 "images_per_second": round(rate, 2), **terms}
-                        metrics_file.write(json.dumps(line) + "\n")
-                        metrics_file.flush()
+                        try:
+                            # one write per line, flushed: a kill can cut only the last line short
+                            metrics_file.write(json.dumps(line) + "\n")
+                            metrics_file.flush()
+                        except OSError as exc:
+                            raise _write_error(rundir, rundir.metrics, exc) from None
                     progress.update(step, terms)
                 else:
                     progress.update(step)
@@ -316,6 +376,11 @@ def train(
                 save_checkpoint(step)
             if accelerator.is_main_process and (not run.train.sample_every or step % run.train.sample_every):
                 save_samples(step)
+            if lab is not None:
+                try:
+                    lab.write()
+                except OSError as exc:
+                    raise _write_error(rundir, rundir.root / "lab.gif", exc) from None
     finally:
         progress.close()
         if metrics_file is not None:
@@ -327,6 +392,50 @@ def train(
         images_per_second=(stream.consumed - start_consumed) / seconds if seconds > 0 else 0.0,
         stopped_by=stopped_by,
     )
+
+
+def _last_good(rundir: RunDir) -> str:
+    if rundir.last.exists():
+        return f"the last good checkpoint is {rundir.last}"
+    return "no checkpoint was written yet"
+
+
+def _nonfinite_message(step: int, what: str, rundir: RunDir) -> str:
+    return (
+        f"step {step}: {what} became non-finite (NaN or inf); {_last_good(rundir)}. Try a lower learning rate "
+        f"(--set lr=...), full precision (--precision no), a gradient penalty computed in fp32, "
+        f"or --max-nonfinite N to skip up to N bad steps"
+    )
+
+
+def _write_error(rundir: RunDir, path: Path, exc: OSError) -> GancliError:
+    import errno
+
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }.get(exc.errno, exc.strerror or str(exc))
+    if rundir.last.exists():
+        return GancliError(
+            f"could not write {path}: {reason}; the last checkpoint {rundir.last} is intact — free disk space "
+            f"or fix the permissions, then run the same command with --resume"
+        )
+    return GancliError(
+        f"could not write {path}: {reason}; no checkpoint was written yet — free disk space or fix the "
+        f"permissions, then start the run again"
+    )
+
+
+def _nonfinite_weights(tensors: dict[str, torch.Tensor]) -> str:
+    """The network ("G", "D" or "G_ema") with a NaN/inf weight, or ""."""
+    for name, value in tensors.items():
+        network = name.split(".", 1)[0]
+        if network in ("G", "D", "G_ema") and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return {"G": "generator", "D": "discriminator", "G_ema": "EMA generator"}[network]
+    return ""
 
 
 def _finite(loss: torch.Tensor) -> bool:

@@ -12,33 +12,58 @@ from gancli.config import RunConfig
 from gancli.errors import GancliError
 from gancli.train.state import load_optimizer_state
 
-# train.* settings that change the maths of a step; the rest (steps, logging, sampling,
-# checkpointing, workers) may change between a run and its continuation
-STEP_DEFINING_TRAIN_KEYS = ("batch_size", "precision", "seed", "ema", "ema_half_life_kimg", "ema_start_step")
+# train.* settings that define what a step computes; the others (steps, logging, sampling,
+# checkpointing, workers, max_nonfinite) and the precision (a remedy for NaNs) may change on resume
+STEP_DEFINING_TRAIN_KEYS = ("batch_size", "seed", "ema", "ema_half_life_kimg", "ema_start_step")
+DATA_SHAPE_FIELDS = ("kind", "channels", "resolution", "num_classes", "dim")
+
+
+def release_series(version: str) -> str:
+    """The part of a version that must match to resume: the major version, or 0.MINOR before 1.0 (semver)."""
+    parts = str(version).split(".")
+    if parts[0] == "0" and len(parts) > 1:
+        return f"0.{parts[1]}"
+    return parts[0]
+
+
+def resumable_model_fields(family: str) -> frozenset[str]:
+    """Model settings the family allows to change on resume (its Config's ``resume_may_change``)."""
+    from gancli.plugins import PluginFault, get_record
+
+    record = get_record(family)
+    with PluginFault(record, "loading its config model"):
+        config_model = record.family.load_config_model()
+    return frozenset(getattr(config_model, "resume_may_change", ()) or ())
 
 
 def check_compatible(ckpt: ckpt_io.Checkpoint, run: RunConfig, spec) -> None:
     """Refuse to continue a run with a different family, plugin major version or architecture."""
     if ckpt.family != run.family:
-        raise GancliError(f"{ckpt.path} is a {ckpt.family!r} run; the command trains {run.family!r}")
+        raise GancliError(
+            f"{ckpt.path} is a {ckpt.family!r} run; the command trains {run.family!r}. Resume it as "
+            f"{ckpt.family!r} or start a new run with another --out"
+        )
     from gancli.plugins import get_record
 
     record = get_record(run.family)
-    if record.version.split(".")[0] != ckpt.metadata["gancli.plugin.version"].split(".")[0]:
+    saved_version = ckpt.metadata["gancli.plugin.version"]
+    if release_series(record.version) != release_series(saved_version):
         raise GancliError(
             f"{ckpt.path} was written by {ckpt.plugin}; installed is {record.label} (another major version); "
-            f"install the matching plugin version to resume"
+            f"install {ckpt.metadata['gancli.plugin.distribution']}=={saved_version} to resume"
         )
     saved = ckpt.config
+    may_change = resumable_model_fields(run.family)
     differences = []
     for key, value in (saved.get("model") or {}).items():
-        if run.model.get(key) != value:
+        if key not in may_change and run.model.get(key) != value:
             differences.append(f"model.{key} ({value!r} → {run.model.get(key)!r})")
+    saved_train = saved.get("train") or {}
     for key in STEP_DEFINING_TRAIN_KEYS:
-        if (saved.get("train") or {}).get(key) != getattr(run.train, key):
-            differences.append(f"train.{key} ({saved['train'].get(key)!r} → {getattr(run.train, key)!r})")
+        if key in saved_train and saved_train[key] != getattr(run.train, key):
+            differences.append(f"train.{key} ({saved_train[key]!r} → {getattr(run.train, key)!r})")
     saved_spec = ckpt.spec
-    for field in ("kind", "channels", "resolution", "num_classes", "dim"):
+    for field in DATA_SHAPE_FIELDS:
         if getattr(saved_spec, field) != getattr(spec, field):
             differences.append(f"data {field} ({getattr(saved_spec, field)} → {getattr(spec, field)})")
     if differences:
@@ -52,13 +77,20 @@ def restore(
     path: Path, *, run: RunConfig, spec, G, D, ema, opt_g, opt_d, objective, latent_gen, rank: int, world: int
 ) -> tuple[int, int]:
     """Load everything from ``path``; returns (step, images consumed)."""
-    ckpt = ckpt_io.read(path)
+    from gancli.plugins import PluginFault, get_record
+
+    ckpt = read_for_resume(path)
     check_compatible(ckpt, run, spec)
     state = ckpt.state
     if state.get("world_size", 1) != world:
         raise GancliError(
             f"{path} was trained with {state.get('world_size', 1)} processes, this run has {world}; "
             f"resume with the same number of processes"
+        )
+    if not isinstance(state.get("opt_g"), dict) or not isinstance(state.get("opt_d"), dict):
+        raise GancliError(
+            f"{path} holds no training state (optimizers, RNG); it is an exported or damaged file — "
+            f"resume from a checkpoint that 'gancli train' wrote"
         )
     _load_module(G, ckpt.tensors("G."), path, "generator")
     _load_module(D, ckpt.tensors("D."), path, "discriminator")
@@ -67,14 +99,41 @@ def restore(
             raise GancliError(f"{path} has no EMA weights; resume without train.ema")
         _load_module(ema.model, ckpt.tensors("G_ema."), path, "EMA generator")
     states = ckpt.tensors("state.")
-    load_optimizer_state(opt_g, "opt_g", states, state["opt_g"])
-    load_optimizer_state(opt_d, "opt_d", states, state["opt_d"])
-    objective.load_state_tensors({k[len("objective.") :]: v for k, v in states.items() if k.startswith("objective.")})
-    torch.set_rng_state(states[f"rng.torch.{rank}"])
-    latent_gen.set_state(states[f"rng.latents.{rank}"].to(torch.uint8))
-    if f"rng.cuda.{rank}" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state(states[f"rng.cuda.{rank}"])
-    return ckpt.step, int(state.get("consumed", ckpt.images_seen))
+    try:
+        load_optimizer_state(opt_g, "opt_g", states, state["opt_g"])
+        load_optimizer_state(opt_d, "opt_d", states, state["opt_d"])
+        torch.set_rng_state(states[f"rng.torch.{rank}"])
+        latent_gen.set_state(states[f"rng.latents.{rank}"].to(torch.uint8))
+        if f"rng.cuda.{rank}" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state(states[f"rng.cuda.{rank}"])
+        consumed = int(state.get("consumed", ckpt.images_seen))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise GancliError(f"{path}: its training state does not fit this run ({type(exc).__name__}: {exc})") from None
+    record = get_record(run.family)
+    with PluginFault(record, "restoring its objective state"):
+        objective.load_state_tensors(
+            {k[len("objective.") :]: v for k, v in states.items() if k.startswith("objective.")}
+        )
+    return ckpt.step, consumed
+
+
+def read_for_resume(path: Path) -> ckpt_io.Checkpoint:
+    """Read a run's last checkpoint; when it is damaged, name the newest intact one to fall back on."""
+    try:
+        return ckpt_io.read(path)
+    except GancliError as exc:
+        from gancli.train.rundir import RunDir
+
+        path = Path(path)
+        if path.parent.name != "checkpoints":
+            raise
+        fallback = RunDir(path.parent.parent).newest_intact_checkpoint()
+        if fallback is None:
+            raise
+        raise GancliError(
+            f"{exc}. The newest intact checkpoint is {fallback}: copy it over {path.name} "
+            f"(cp {fallback} {path}) and --resume again"
+        ) from None
 
 
 def _load_module(module: torch.nn.Module, tensors: dict[str, Any], path: Path, what: str) -> None:
@@ -82,11 +141,13 @@ def _load_module(module: torch.nn.Module, tensors: dict[str, Any], path: Path, w
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise GancliError(f"{path}: the {what} weights do not fit this model ({first})") from None
+        raise GancliError(
+            f"{path}: the {what} weights do not fit this model ({first}); the architecture settings differ"
+        ) from None
 
 
 def resume_tree(path: Path) -> dict[str, Any]:
     """The config of the run at ``path`` as a recipe tree, the base layer of a resumed command."""
-    ckpt = ckpt_io.read(path)
+    ckpt = read_for_resume(path)
     tree = json.loads(json.dumps(ckpt.config))
     return tree

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Optional
 
 from gancli.checkpoint import atomic_write_text
 from gancli.errors import GancliError
@@ -66,12 +69,99 @@ class RunDir:
                 continue  # a line cut short by a kill
         atomic_write_text(self.metrics, "".join(line + "\n" for line in kept))
 
+    def step_checkpoints(self) -> list[Path]:
+        """``step-N.safetensors`` files, oldest first (by N, so step 1000000 sorts after 999999)."""
+        found = []
+        for path in self.checkpoints.glob("step-*.safetensors"):
+            number = path.name[len("step-") : -len(".safetensors")]
+            if number.isdigit():
+                found.append((int(number), path))
+        return [path for _, path in sorted(found)]
+
     def prune_checkpoints(self, keep: int) -> None:
-        steps = sorted(self.checkpoints.glob("step-*.safetensors"))
-        for old in steps[:-keep]:
+        """Keep the newest ``keep`` step checkpoints; last.safetensors is a separate link, never pruned."""
+        for old in self.step_checkpoints()[:-keep]:
+            old.unlink(missing_ok=True)
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete half-written files that a killed run left behind (never under a final name)."""
+        for folder in (self.root, self.checkpoints, self.samples):
+            for tmp in folder.glob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+
+    def newest_intact_checkpoint(self) -> Optional[Path]:
+        """The newest step checkpoint that reads as a valid gancli checkpoint, if any."""
+        from gancli.checkpoint import read
+
+        for path in reversed(self.step_checkpoints()):
             try:
-                old.unlink()
-            except FileNotFoundError:
+                read(path)
+                return path
+            except GancliError:
+                continue
+        return None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the run for the duration, so two commands never train into it at once.
+
+        The kernel drops the lock when the process dies, even by SIGKILL, so a killed run never blocks its resume.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(self.lock_file, "a+")
+        except OSError as exc:
+            raise GancliError(f"cannot write the run directory {self.root}: {exc.strerror}; choose another --out") from None
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                owner = handle.read().strip() or "?"
+                raise GancliError(
+                    f"{self.root} is being trained by another gancli process (pid {owner}); wait for it to "
+                    f"finish or stop it, or choose another --out"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".gancli.lock"
+
+    def snapshot(self) -> dict[Path, bool]:
+        """Which of the run's paths exist now; :meth:`remove_created_since` undoes a failed new run."""
+        paths = (self.root, self.config, self.metrics, self.samples, self.checkpoints, self.lock_file)
+        return {path: path.exists() for path in paths}
+
+    def remove_created_since(self, before: dict[Path, bool]) -> None:
+        """Remove what a failed new run created, when it wrote no checkpoint (nothing to resume from)."""
+        if self.checkpoints.exists() and any(self.checkpoints.glob("*.safetensors")):
+            return
+        for path, existed in before.items():
+            if existed or path == self.root or not path.exists():
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if not before[self.root]:
+            try:
+                self.root.rmdir()  # only when empty: never delete what someone else put there
+            except OSError:
                 pass
 
 

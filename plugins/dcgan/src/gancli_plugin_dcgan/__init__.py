@@ -7,4 +7,6 @@ FAMILY = Family(
     config="gancli_plugin_dcgan.config:DCGANConfig",
     build="gancli_plugin_dcgan.model:build",
     paper="Radford et al. 2015, arXiv:1511.06434",
+    check_settings={"ngf": 4, "ndf": 4, "z_dim": 8},
+    check_resolution=16,
 )

@@ -1,0 +1,88 @@
+"""Run configuration: recipes, --set overrides, precedence and errors."""
+from __future__ import annotations
+
+import pytest
+
+from gancli import config as cfg
+from gancli.errors import GancliError
+
+
+def test_defaults_come_from_the_family():
+    run, family_config = cfg.resolve("dcgan", flags={"data": {"source": "x"}})
+    assert family_config.lr == 2e-4 and family_config.beta1 == 0.5 and family_config.z_dim == 100
+    assert run.train.batch_size == 128  # the family's train default (the paper's batch)
+    assert run.data.resolution == 64  # the family's data default (the paper's resolution)
+    assert run.model["loss"] == "nonsaturating"
+
+
+def test_precedence_recipe_then_flags_then_set():
+    run, fc = cfg.resolve(
+        "dcgan", recipe="dcgan-fashion-mnist", flags={"train": {"steps": 11}}, overrides=["train.steps=12", "ngf=8"]
+    )
+    assert run.train.steps == 12  # --set wins over flags
+    assert fc.ngf == 8 and run.model["ngf"] == 8
+    assert run.data.source == "fashion-mnist" and run.data.resolution == 32  # from the recipe
+
+
+def test_bare_names_reach_model_train_and_data_fields():
+    run, fc = cfg.resolve("dcgan", overrides=["lr=1e-4", "loss=minimax", "steps=5", "split=test"])
+    assert fc.lr == 1e-4 and fc.loss == "minimax"
+    assert run.train.steps == 5 and run.data.split == "test"
+
+
+def test_values_are_json_then_string_then_validated():
+    key, value = cfg.parse_override("betas=[0, 0.9]")
+    assert value == [0, 0.9]
+    assert cfg.parse_override("loss=hinge") == ("loss", "hinge")
+    assert cfg.parse_override("x=1e-3")[1] == 1e-3
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("nope=1", "unknown setting"),
+        ("model.nope=1", "unknown setting 'model.nope'"),
+        ("train.nope=1", "unknown setting 'train.nope'"),
+        ("lr=fast", "model.lr"),
+        ("loss=sideways", "model.loss"),
+        ("steps=-3", "train.steps"),
+        ("bogus.x=1", "unknown section"),
+        ("novalue", "key=value"),
+        ("family=gan", "not allowed"),
+    ],
+)
+def test_bad_overrides_are_clear_errors(override, message):
+    with pytest.raises(GancliError, match=message):
+        cfg.resolve("dcgan", overrides=[override])
+
+
+def test_recipe_family_mismatch_and_unknown_recipe(tmp_path):
+    with pytest.raises(GancliError, match="unknown recipe"):
+        cfg.resolve("dcgan", recipe="no-such-recipe")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('family = "dcgan"\n[train]\nsteps = "many"\n')
+    with pytest.raises(GancliError, match="train.steps"):
+        cfg.resolve(None, recipe=str(bad))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("family = \n")
+    with pytest.raises(GancliError, match="not valid TOML"):
+        cfg.resolve(None, recipe=str(broken))
+
+
+def test_resolved_config_round_trips_through_toml(tmp_path):
+    run, _ = cfg.resolve("dcgan", recipe="dcgan-fashion-mnist", overrides=["real_label=0.9"])
+    path = tmp_path / "config.toml"
+    path.write_text(cfg.to_toml(run))
+    again, _ = cfg.resolve(None, recipe=str(path))
+    assert again == run
+
+
+def test_every_shipped_recipe_validates():
+    from gancli.plugins import discover
+
+    installed = {name for name, record in discover().items() if record.ok}
+    for name, path in cfg.list_recipes().items():
+        tree = cfg.read_recipe(str(path))
+        if tree["family"] not in installed:
+            continue
+        cfg.resolve(None, recipe=str(path))
