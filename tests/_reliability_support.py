@@ -6,8 +6,9 @@ import os
 import struct
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -193,3 +194,16 @@ def safetensors_bytes(header: dict[str, Any], data: bytes = b"") -> bytes:
     """A safetensors file from a hand-written header: for files no well-behaved writer would make."""
     raw = json.dumps(header).encode("utf-8")
     return struct.pack("<Q", len(raw)) + raw + data
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and test runs share small machines with other work."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

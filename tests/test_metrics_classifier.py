@@ -24,7 +24,9 @@ def quadrant_images(n, seed):
 def trained():
     images, labels = quadrant_images(512, 0)
     test_images, test_labels = quadrant_images(200, 1)
-    model, accuracy = train_extractor(images, labels, test_images, test_labels, steps=40, batch_size=32, seed=0)
+    model, accuracy = train_extractor(
+        images, labels, test_images, test_labels, steps=40, batch_size=32, seed=0, widths=(8, 16, 16), feature_dim=32
+    )
     return model, accuracy, test_images
 
 
@@ -35,8 +37,8 @@ def test_training_learns_an_easy_task(trained):
 
 def test_same_seed_trains_the_same_weights():
     images, labels = quadrant_images(64, 2)
-    first, _ = train_extractor(images, labels, images, labels, steps=3, batch_size=16, seed=3)
-    second, _ = train_extractor(images, labels, images, labels, steps=3, batch_size=16, seed=3)
+    first, _ = train_extractor(images, labels, images, labels, steps=3, batch_size=16, seed=3, widths=(4, 4, 4))
+    second, _ = train_extractor(images, labels, images, labels, steps=3, batch_size=16, seed=3, widths=(4, 4, 4))
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
 
 
@@ -51,8 +53,8 @@ def test_saved_extractor_round_trips_with_its_metadata(trained, tmp_path):
     extractor = load_extractor(path)
     assert extractor.name == "quadrant-cnn"
     assert extractor.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (extractor.feature_dim, extractor.num_classes) == (128, 4)
-    for field, value in {"architecture": "gancli-small-cnn/1", "channels": 1, "resolution": 32, "num_classes": 4,
+    assert (extractor.feature_dim, extractor.num_classes) == (32, 4)
+    for field, value in {"architecture": "gancli-small-cnn/1", "channels": 1, "resolution": 32, "num_classes": 4, "widths": [8, 16, 16],
                          "test_accuracy": accuracy, "training_data": meta["training_data"]}.items():
         assert extractor.metadata[field] == value
 

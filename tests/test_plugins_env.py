@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from _reliability_support import FAKE_DISTRIBUTION, install_fake_plugin
+from _reliability_support import FAKE_DISTRIBUTION, install_fake_plugin, one_torch_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

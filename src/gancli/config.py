@@ -41,6 +41,7 @@ class TrainConfig(Strict):
     sample_grid: int = Field(64, ge=1, description="images in the fixed-latent sample grid")
     ema: bool = Field(False, description="keep an exponential moving average of G")
     ema_half_life_kimg: float = Field(10.0, gt=0, description="EMA half-life in thousands of images")
+    ema_decay: Optional[float] = Field(None, gt=0, lt=1, description="fixed EMA decay per step (overrides the half-life)")
     ema_start_step: int = Field(0, ge=0, description="EMA copies G until this step")
     channels_last: bool = Field(True, description="channels-last memory format for conv nets")
 

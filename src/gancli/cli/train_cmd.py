@@ -44,12 +44,10 @@ def train_command(
     if resume:
         if out is None:
             raise GancliError("--resume needs --out RUN_DIR, the run to continue")
-        last = RunDir(out).last
-        if not last.exists():
-            raise GancliError(f"nothing to resume: {last} does not exist; drop --resume to start a new run")
+        RunDir(out).check_resumable()
         from gancli.train.resume import resume_tree
 
-        base = resume_tree(last)
+        base = resume_tree(RunDir(out).last)
     flags = {
         "data": {"source": data, "resolution": resolution, "channels": channels, "split": split},
         "train": {
@@ -66,8 +64,8 @@ def train_command(
         raise GancliError("no data given; pass --data (e.g. --data fashion-mnist or --data path/to/images)")
     if out is None:
         out = default_run_dir(run.family, Path(run.data.source).name or run.data.source)
-    elif not resume and RunDir(out).holds_run():
-        raise GancliError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    elif not resume:
+        RunDir(out).check_new_run()
 
     from gancli.train.loop import train
 
@@ -76,7 +74,11 @@ def train_command(
         return  # one process reports for all
     where = f"{result.last_checkpoint}"
     if result.stopped_by:
-        typer.echo(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved: {where}", err=True)
+        typer.echo(
+            f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved: {where} "
+            f"(continue with: gancli train --resume --out {result.run_dir})",
+            err=True,
+        )
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
     typer.echo(
         f"trained {run.family} to step {result.step} ({result.images_per_second:.1f} img/s); checkpoint: {where}",

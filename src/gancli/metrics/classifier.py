@@ -86,6 +86,7 @@ def train_extractor(
     seed: int = 0,
     learning_rate: float = 2e-3,
     resolution: int = 32,
+    widths: tuple[int, ...] = (32, 64, 64),
     feature_dim: int = 128,
     progress=None,
 ) -> tuple[SmallCNN, float]:
@@ -98,7 +99,7 @@ def train_extractor(
     num_classes = int(labels_t.max()) + 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = SmallCNN(channels, resolution, num_classes, feature_dim=feature_dim)
+        model = SmallCNN(channels, resolution, num_classes, widths, feature_dim)
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))

@@ -8,14 +8,19 @@ from torch import nn
 
 
 class EMA:
-    """``G_ema = β·G_ema + (1−β)·G`` with β from a half-life in images (StyleGAN2's convention)."""
+    """``G_ema = β·G_ema + (1−β)·G``; β from a half-life in images (StyleGAN2's convention) or a fixed decay."""
 
-    def __init__(self, generator: nn.Module, *, half_life_kimg: float, start_step: int = 0) -> None:
+    def __init__(
+        self, generator: nn.Module, *, half_life_kimg: float, decay: float | None = None, start_step: int = 0
+    ) -> None:
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
         self.half_life_images = half_life_kimg * 1000.0
+        self.decay = decay
         self.start_step = start_step
 
     def beta(self, batch_size: int) -> float:
+        if self.decay is not None:
+            return self.decay
         return 0.5 ** (batch_size / self.half_life_images)
 
     @torch.no_grad()

@@ -353,7 +353,10 @@ def loss_plot(rows: list[dict[str, Any]], *, width: int = 640, height: int = 380
     for i in range(5):
         x = x0 + (x1 - x0) * i / 4
         qx, _ = px(x, lo)
-        draw.text((qx - 12, bottom + 6), f"{x:.0f}", fill=(80, 80, 80), font=font)
+        label = f"step {x:.0f}" if i == 4 else f"{x:.0f}"
+        # the last label ends at the right edge, the others are centred on their tick
+        shift = draw.textlength(label, font=font) if i == 4 else draw.textlength(label, font=font) / 2
+        draw.text((qx - shift, bottom + 6), label, fill=(80, 80, 80), font=font)
     draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
     legend_x = left
     for i, (key, points) in enumerate(series.items()):
@@ -366,7 +369,6 @@ def loss_plot(rows: list[dict[str, Any]], *, width: int = 640, height: int = 380
         draw.line((legend_x, 16, legend_x + 16, 16), fill=colour, width=3)
         draw.text((legend_x + 20, 9), key, fill=(0, 0, 0), font=font)
         legend_x += 28 + int(draw.textlength(key, font=font))
-    draw.text((right - 30, bottom + 6), "step", fill=(80, 80, 80), font=font)
     return image
 
 

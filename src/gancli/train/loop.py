@@ -141,12 +141,10 @@ def _train(
     from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
 
     rundir = RunDir(Path(out))
-    if resume and not rundir.last.exists():
-        raise GancliError(f"nothing to resume: {rundir.last} does not exist; drop --resume to start a new run")
-    if not resume and rundir.holds_run():
-        raise GancliError(
-            f"{rundir.root} already holds a run; pass --resume to continue it or choose another --out"
-        )
+    if resume:
+        rundir.check_resumable()
+    else:
+        rundir.check_new_run()
     accelerator = make_accelerator(run.train.precision)
     world, rank = accelerator.num_processes, accelerator.process_index
     if run.train.batch_size % world:
@@ -168,7 +166,11 @@ def _train(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     G.to(device=device, memory_format=memory_format)
     D.to(device=device, memory_format=memory_format)
-    ema = EMA(G, half_life_kimg=run.train.ema_half_life_kimg, start_step=run.train.ema_start_step) if run.train.ema else None
+    ema = (
+        EMA(G, half_life_kimg=run.train.ema_half_life_kimg, decay=run.train.ema_decay, start_step=run.train.ema_start_step)
+        if run.train.ema
+        else None
+    )
     with PluginFault(record, "making the optimizers"):
         opt_g, opt_d = objective.optimizers(G, D)
 
@@ -246,11 +248,12 @@ def _train(
             tensors, state_meta = _collect_state(
                 accelerator, G_module, D_module, ema, opt_g, opt_d, objective, latent_gen, world
             )
+        if bad_weights := _nonfinite_weights(tensors):
+            # never write a checkpoint that would poison every later resume or sample (checked on
+            # every process: the weights are the same everywhere, so all of them stop together)
+            raise NonFiniteLoss(_nonfinite_message(at_step, f"the {bad_weights} weights", rundir))
         if not accelerator.is_main_process:
             return rundir.last
-        if bad_weights := _nonfinite_weights(tensors):
-            # never write a checkpoint that would poison every later resume or sample
-            raise NonFiniteLoss(_nonfinite_message(at_step, f"the {bad_weights} weights", rundir))
         metadata = {
             "gancli.format": ckpt_io.FORMAT_VERSION,
             "gancli.version": gancli.__version__,
@@ -310,7 +313,7 @@ def _train(
                         )
                         opt_d.zero_grad(set_to_none=True)
                         d_terms = objective.d_loss(s)
-                        if not _finite(d_terms["loss"]):
+                        if not _finite_everywhere(d_terms["loss"], world):
                             skip = True
                             bad = _first_bad(d_terms, "D")
                             break
@@ -323,7 +326,7 @@ def _train(
                         s.D = D_module
                         opt_g.zero_grad(set_to_none=True)
                         g_terms = objective.g_loss(s)
-                        if _finite(g_terms["loss"]):
+                        if _finite_everywhere(g_terms["loss"], world):
                             accelerator.backward(g_terms["loss"])
                             opt_g.step()
                             objective.after_g_step(s)
@@ -440,6 +443,16 @@ def _nonfinite_weights(tensors: dict[str, torch.Tensor]) -> str:
 
 def _finite(loss: torch.Tensor) -> bool:
     return bool(torch.isfinite(loss.detach()).all())
+
+
+def _finite_everywhere(loss: torch.Tensor, world: int) -> bool:
+    """Whether the loss is finite on every process: all must skip a bad step together, or DDP waits forever."""
+    ok = torch.isfinite(loss.detach()).all().to(torch.int32).reshape(1)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
 
 
 def _first_bad(terms: dict[str, torch.Tensor], side: str) -> str:

@@ -46,6 +46,27 @@ class RunDir:
     def holds_run(self) -> bool:
         return self.config.exists() or self.checkpoints.exists() or self.metrics.exists()
 
+    def check_new_run(self) -> None:
+        """Refuse to start a new run where one exists (its files would be mixed with the new ones)."""
+        if not self.holds_run():
+            return
+        if self.last.exists():
+            raise GancliError(f"{self.root} already holds a run; pass --resume to continue it or choose another --out")
+        raise GancliError(
+            f"{self.root} already holds a run that never wrote a checkpoint (it was killed or failed early); "
+            f"delete that folder or choose another --out"
+        )
+
+    def check_resumable(self) -> None:
+        if self.last.exists():
+            return
+        if self.holds_run():
+            raise GancliError(
+                f"nothing to resume: the run in {self.root} never wrote a checkpoint (it was killed or failed "
+                f"early); delete that folder and start again without --resume"
+            )
+        raise GancliError(f"nothing to resume: {self.last} does not exist; drop --resume to start a new run")
+
     def create(self) -> None:
         try:
             for folder in (self.root, self.samples, self.checkpoints):
@@ -115,8 +136,8 @@ class RunDir:
         except ImportError:  # not POSIX: no lock
             yield
             return
-        self.root.mkdir(parents=True, exist_ok=True)
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.lock_file, "a+")
         except OSError as exc:
             raise GancliError(f"cannot write the run directory {self.root}: {exc.strerror}; choose another --out") from None
@@ -145,24 +166,32 @@ class RunDir:
     def snapshot(self) -> dict[Path, bool]:
         """Which of the run's paths exist now; :meth:`remove_created_since` undoes a failed new run."""
         paths = (self.root, self.config, self.metrics, self.samples, self.checkpoints, self.lock_file)
-        return {path: path.exists() for path in paths}
+        missing_parents = []
+        for parent in self.root.parents:
+            if parent.exists():
+                break
+            missing_parents.append(parent)
+        return {path: path.exists() for path in paths} | {parent: False for parent in missing_parents}
 
     def remove_created_since(self, before: dict[Path, bool]) -> None:
         """Remove what a failed new run created, when it wrote no checkpoint (nothing to resume from)."""
         if self.checkpoints.exists() and any(self.checkpoints.glob("*.safetensors")):
             return
-        for path, existed in before.items():
-            if existed or path == self.root or not path.exists():
+        for path in (self.config, self.metrics, self.samples, self.checkpoints, self.lock_file):
+            if before[path] or not path.exists():
                 continue
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
         if not before[self.root]:
-            try:
-                self.root.rmdir()  # only when empty: never delete what someone else put there
-            except OSError:
-                pass
+            # the root and any parents this run made, each only when empty: never delete what others put there
+            for folder in (self.root, *self.root.parents):
+                if folder.exists() and before.get(folder, True) is False:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
 
 
 def default_run_dir(family: str, data_name: str) -> Path:

@@ -1,0 +1,202 @@
+"""python -m benchmarks run --quick|--full   ·   python -m benchmarks profile [--resolution 64]
+
+--quick: training throughput (DCGAN 32×32 and 64×64, gancli fp32/bf16 against the plain PyTorch
+loop), sampling throughput, peak memory and command-line latency; under ~10 minutes on 2 cores.
+--full: the same with more rounds, plus 2-D mode coverage and quality at a fixed CPU budget.
+Both print the tables and refresh benchmarks/RESULTS.md (unless --no-write).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def throughput_markdown(results) -> tuple[str, str, float]:
+    from benchmarks.report import fmt, table
+
+    rows, memory, sampling = [], [], []
+    headline, ratio64 = "", float("nan")
+    for case_result in results:
+        case = case_result.case
+        for arm_result in case_result.arms:
+            label = arm_result.arm.label
+            if arm_result.skipped:
+                rows.append((case.name, label, "—", "—", "—", "—", arm_result.skipped))
+                continue
+            steps = len(arm_result.steps("wall"))
+            rows.append((
+                case.name, label, fmt(arm_result.images_per_second(case.batch)),
+                fmt(arm_result.images_per_second(case.batch, "cpu")),
+                f"{case_result.ratio(arm_result):.2f}×", f"{case_result.ratio(arm_result, 'cpu'):.2f}×",
+                f"{steps} steps, paired-round ratio {case_result.paired_ratio(arm_result):.2f}×",
+            ))
+            memory.append((case.name, label, f"{arm_result.maxrss_mib:.0f}"))
+            if arm_result.sampling:
+                s = arm_result.sampling
+                sampling.append((case.name, s["batch"], fmt(s["images_per_second"]), f"{s['load_seconds'] * 1000:.0f}"))
+        gancli = next((a for a in case_result.arms if a.arm.label == "gancli fp32" and not a.skipped), None)
+        if gancli is not None and case.resolution == 64:
+            base = case_result.baseline()
+            ratio64 = case_result.ratio(gancli)
+            headline = (
+                f"ratio {case.name} gancli fp32 / plain fp32 loop: {ratio64:.2f}× "
+                f"({gancli.images_per_second(case.batch):.1f} vs {base.images_per_second(case.batch):.1f} img/s, "
+                f"batch {case.batch}; paired-round median {case_result.paired_ratio(gancli):.2f}×; "
+                f"by CPU time {case_result.ratio(gancli, 'cpu'):.2f}×)"
+            )
+    cases = "; ".join(
+        f"{r.case.name}: {r.case.channels} channel(s), ngf = ndf = {r.case.width}, z 100, batch {r.case.batch}"
+        for r in results
+    )
+    body = "\n\n".join([
+        "### Training throughput (img/s, median step; ratio = plain fp32 step time / this arm's)\n\n"
+        f"Networks: {cases}. gancli runs `gancli train dcgan` (fp32 = `--precision no`, bf16 = `--precision bf16`); "
+        "the plain loop is benchmarks/plain_dcgan.py. Warm-up excluded; workers take turns step by step.\n\n"
+        + table(("case", "arm", "img/s", "img per CPU-s", "ratio (wall)", "ratio (CPU)", "notes"), rows),
+        "### Sampling throughput (`gancli.load(ckpt).sample(64, seed=i)`, median of 5 after a warm-up)\n\n"
+        + table(("model", "batch", "img/s", "load ms"), sampling),
+        "### Peak resident memory of each training benchmark (whole worker process, `ru_maxrss`)\n\n"
+        + table(("case", "arm", "peak RSS MiB"), memory),
+    ])
+    return body, headline, ratio64
+
+
+def latency_markdown(results) -> str:
+    from benchmarks.latency import TARGET_SECONDS
+    from benchmarks.report import table
+
+    rows = [
+        (r.command, f"{r.median_s * 1000:.0f}", f"{r.min_s * 1000:.0f}", r.runs,
+         "—" if r.command.startswith("python") else ("yes" if r.imports_torch else "no"),
+         "—" if r.command.startswith("python") else ("yes" if r.median_s <= TARGET_SECONDS else "no"))
+        for r in results
+    ]
+    return (f"### Command-line latency (subprocess wall time; target ≤ {TARGET_SECONDS * 1000:.0f} ms)\n\n"
+            + table(("command", "median ms", "min ms", "runs", "imports torch", "within target"), rows))
+
+
+def machine_markdown(machine: dict, command: str, seconds: float) -> str:
+    from benchmarks.report import table
+
+    rows = [
+        ("date", machine["date"]), ("command", f"`{command}`"),
+        ("CPU", f"{machine['cpu']} ({machine['cores']} cores usable, torch ISA {machine['isa']}, "
+                f"native bf16: {machine['native_bf16']})"),
+        ("torch / python", f"{machine['torch']} ({machine['torch_threads']} threads) / {machine['python']}"),
+        ("OMP_WAIT_POLICY (all workers)", machine["omp_wait_policy"]),
+        ("load average at start → end", f"{machine['load_average']} → {machine.get('load_average_end', '')}"),
+        ("wall time of this run", f"{seconds / 60:.1f} min"),
+    ]
+    return table(("", ""), rows)
+
+
+def run(args) -> int:
+    from benchmarks import latency, throughput
+    from benchmarks.machine import describe, load_average
+    from benchmarks.report import update_results
+
+    mode = "quick" if args.quick else "full"
+    command = "python -m benchmarks " + " ".join(sys.argv[1:])
+    only = set(args.only.split(",")) if args.only else None
+    wanted = lambda part: only is None or part in only  # noqa: E731
+    started = time.perf_counter()
+    machine = describe()
+    log(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, load {machine['load_average']}")
+    sections, headline, ratio64 = [], "", float("nan")
+
+    if wanted("throughput"):
+        results = throughput.run(quick=args.quick, native_bf16=machine["native_bf16"] == "yes", progress=log)
+        body, headline, ratio64 = throughput_markdown(results)
+        sections.append(body)
+    if wanted("latency"):
+        log("latency: gancli --help, gancli plugins list")
+        sections.append(latency_markdown(latency.measure(runs=7 if args.quick else 15)))
+    if not args.quick and wanted("modes"):
+        from benchmarks import modes
+
+        sections.append(modes.run(seeds=args.seeds, progress=log).markdown())
+    if not args.quick and wanted("quality"):
+        from benchmarks import quality
+
+        sections.append(quality.run(budget_minutes=args.budget_minutes, progress=log).markdown())
+
+    machine["load_average_end"] = load_average()
+    seconds = time.perf_counter() - started
+    title = f"## Latest `{'make bench-quick' if args.quick else 'make bench'}` ({mode})"
+    body = "\n\n".join([title, machine_markdown(machine, command, seconds), *sections])
+    print(body)
+    if headline:
+        print("\n" + headline)
+    if not args.no_write:
+        ratio = f"{ratio64:.2f}×" if ratio64 == ratio64 else "not run"
+        row = (f"| {machine['date']} | `{command}` | {machine['cpu']} | {machine['cores']} | {machine['torch']} | "
+               f"{machine['load_average']} | {ratio} |")
+        path = update_results(mode, body, row, Path(args.results) if args.results else _default_results())
+        log(f"wrote {path}")
+    return 0
+
+
+def _default_results() -> Path:
+    from benchmarks.report import RESULTS
+
+    return RESULTS
+
+
+def profile(args) -> int:
+    """Where a training step's time goes: torch.profiler over a few steps of one arm."""
+    import tempfile
+
+    from benchmarks.throughput import CASES, Arm, Worker, write_images
+
+    case = CASES[args.resolution]
+    arm = Arm(args.arm, args.arm, "no", warmup=2, rounds=1, per_round=args.steps)
+    with tempfile.TemporaryDirectory(prefix="gancli-profile-") as tmp:
+        tmp = Path(tmp)
+        data = write_images(tmp / "images.npz", case)
+        out = Path(args.out) if args.out else tmp / "profile.txt"
+        spec = {
+            "kind": args.arm, "data": str(data), "resolution": case.resolution, "channels": case.channels,
+            "width": case.width, "z_dim": case.z_dim, "batch": case.batch, "steps": arm.total_steps,
+            "precision": "no", "out": str(tmp / "run"), "profile_after": arm.warmup, "profile_steps": args.steps,
+            "profile_out": str(out),
+        }
+        worker = Worker(spec, tmp / "worker.log")
+        try:
+            worker.run(arm.total_steps)
+            worker.finish()
+        finally:
+            worker.kill()
+        print(out.read_text())
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the benchmarks and refresh RESULTS.md")
+    size = p_run.add_mutually_exclusive_group(required=True)
+    size.add_argument("--quick", action="store_true", help="throughput, sampling, memory, latency (< 10 min)")
+    size.add_argument("--full", action="store_true", help="everything, with more rounds (about an hour)")
+    p_run.add_argument("--only", help="comma-separated parts: throughput,latency,modes,quality")
+    p_run.add_argument("--seeds", type=int, default=5, help="seeds per 2-D mode-coverage configuration")
+    p_run.add_argument("--budget-minutes", type=float, default=10.0, help="CPU budget per family for the quality table")
+    p_run.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md)")
+    p_run.add_argument("--no-write", action="store_true", help="print only")
+    p_prof = sub.add_parser("profile", help="torch.profiler table of a few training steps")
+    p_prof.add_argument("--resolution", type=int, choices=(32, 64), default=64)
+    p_prof.add_argument("--arm", choices=("gancli", "plain"), default="gancli")
+    p_prof.add_argument("--steps", type=int, default=2)
+    p_prof.add_argument("--out", help="also keep the table in this file")
+    args = parser.parse_args(argv)
+    return run(args) if args.command == "run" else profile(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

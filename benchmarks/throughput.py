@@ -1,0 +1,224 @@
+"""Training throughput: ``gancli train dcgan`` against the plain PyTorch loop, side by side.
+
+Every arm is its own worker process (benchmarks.worker); the workers take turns step by step, in a
+rotating order, so a change of machine load hits every arm alike. Warm-up steps (the first, which
+also includes start-up) are excluded. The data are seeded random uint8 images held in memory: the
+speed of these networks does not depend on the pixels.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from benchmarks.machine import worker_env
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    resolution: int
+    channels: int
+    width: int  # ngf = ndf
+    batch: int = 64
+    z_dim: int = 100
+    dataset_size: int = 1024
+
+
+@dataclass(frozen=True)
+class Arm:
+    label: str
+    kind: str  # "plain" | "gancli"
+    precision: str = "no"
+    warmup: int = 2
+    rounds: int = 4
+    per_round: int = 1
+    sampling: bool = False
+
+    @property
+    def total_steps(self) -> int:
+        return self.warmup + self.rounds * self.per_round + 1  # +1: a tail step run alone, see run_case
+
+
+# 32×32: the Fashion-MNIST recipe's shape (1 channel, ngf = ndf = 32); 64×64: the paper's (3 channels, 64)
+CASES = {
+    32: Case("DCGAN 32×32", 32, 1, 32),
+    64: Case("DCGAN 64×64", 64, 3, 64),
+}
+
+
+@dataclass
+class ArmResult:
+    arm: Arm
+    wall: list[list[float]] = field(default_factory=list)  # per round, per step
+    cpu: list[list[float]] = field(default_factory=list)
+    maxrss_mib: float = 0.0
+    threads: int = 0
+    sampling: Optional[dict] = None
+    skipped: Optional[str] = None
+
+    def steps(self, which: str) -> list[float]:
+        return [t for r in getattr(self, which) for t in r]
+
+    def images_per_second(self, batch: int, which: str = "wall") -> float:
+        return batch / statistics.median(self.steps(which))
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    arms: list[ArmResult]
+
+    def baseline(self) -> ArmResult:
+        return next(a for a in self.arms if a.arm.kind == "plain" and not a.skipped)
+
+    def ratio(self, arm: ArmResult, which: str = "wall") -> float:
+        """Median step time of the plain loop over that of ``arm`` (> 1: ``arm`` is faster)."""
+        base = self.baseline()
+        return statistics.median(base.steps(which)) / statistics.median(arm.steps(which))
+
+    def paired_ratio(self, arm: ArmResult) -> float:
+        """Median over rounds of plain/arm time in the same round: robust to slow load drifts."""
+        base = self.baseline()
+        pairs = [sum(b) / sum(a) for b, a in zip(base.wall, arm.wall) if a and b]
+        return statistics.median(pairs)
+
+
+class Worker:
+    def __init__(self, spec: dict, log_path: Path) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=worker_env(),
+        )
+
+    def _event(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"benchmark worker died (status {self.proc.returncode}); log:\n{self.log_tail()}")
+        event = json.loads(line)
+        if event["event"] == "error":
+            raise RuntimeError(f"benchmark worker failed: {event['message']}; log:\n{self.log_tail()}")
+        return event
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def run(self, steps: int) -> list[tuple[float, float]]:
+        self.proc.stdin.write(f"go {steps}\n")
+        self.proc.stdin.flush()
+        times = []
+        for _ in range(steps):
+            event = self._event()
+            assert event["event"] == "step", event
+            times.append((event["wall"], event["cpu"]))
+        return times
+
+    def finish(self) -> dict:
+        event = self._event()
+        assert event["event"] == "done", event
+        self.proc.wait(timeout=60)
+        self._log.close()
+        return event
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+def write_images(path: Path, case: Case, seed: int = 0) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(case.dataset_size, case.channels, case.resolution, case.resolution),
+                          dtype=np.uint8)
+    np.savez(path, images=images)
+    return path
+
+
+def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, str] | None = None,
+             progress=print) -> CaseResult:
+    data = write_images(workdir / f"images-{case.resolution}.npz", case)
+    results = [ArmResult(a) for a in arms]
+    for r in results:
+        if skipped and r.arm.label in skipped:
+            r.skipped = skipped[r.arm.label]
+    live = [r for r in results if not r.skipped]
+    workers: dict[str, Worker] = {}
+    try:
+        for r in live:
+            spec = {
+                "kind": r.arm.kind, "data": str(data), "resolution": case.resolution, "channels": case.channels,
+                "width": case.width, "z_dim": case.z_dim, "batch": case.batch, "steps": r.arm.total_steps,
+                "precision": r.arm.precision, "out": str(workdir / f"run-{case.resolution}-{r.arm.label.replace(' ', '-')}"),
+            }
+            if r.arm.sampling:
+                spec["sampling"] = {"batch": 64, "repeats": 5}
+            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.resolution}-{r.arm.label.replace(' ', '-')}.log")
+        for r in live:
+            progress(f"  {case.name} {r.arm.label}: warm-up ({r.arm.warmup} steps)")
+            workers[r.arm.label].run(r.arm.warmup)
+        rounds = max((r.arm.rounds for r in live), default=0)
+        for k in range(rounds):
+            order = live[k % len(live):] + live[: k % len(live)]
+            for r in order:
+                if k < r.arm.rounds:
+                    times = workers[r.arm.label].run(r.arm.per_round)
+                    r.wall.append([w for w, _ in times])
+                    r.cpu.append([c for _, c in times])
+            progress(f"  {case.name} round {k + 1}/{rounds}: " + ", ".join(
+                f"{r.arm.label} {case.batch / statistics.median(r.wall[-1]):.1f} img/s" for r in live if k < r.arm.rounds
+            ))
+        # the tail step lets each worker finish (checkpoint, sampling) while the others wait
+        for r in live:
+            workers[r.arm.label].run(1)
+            done = workers[r.arm.label].finish()
+            r.maxrss_mib, r.threads, r.sampling = done["maxrss_mib"], done["threads"], done.get("sampling")
+    finally:
+        for w in workers.values():
+            w.kill()
+    return CaseResult(case, results)
+
+
+def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str, str]]]:
+    """Which arms run at which size; emulated bf16 (no native support) is ~30× slower, so it gets one step."""
+    out = []
+    for res in (32, 64):
+        case = CASES[res]
+        if res == 32:
+            warmup, rounds, per_round = 3, (6 if quick else 15), 2
+        else:
+            warmup, rounds, per_round = 2, (4 if quick else 10), 1
+        arms = [
+            Arm("plain fp32", "plain", "no", warmup, rounds, per_round),
+            Arm("gancli fp32", "gancli", "no", warmup, rounds, per_round, sampling=True),
+        ]
+        skipped = {}
+        if native_bf16:
+            arms.append(Arm("gancli bf16", "gancli", "bf16", warmup, rounds, per_round))
+        else:
+            arms.append(Arm("gancli bf16", "gancli", "bf16", 1, 1 if quick else 2, 1))
+            if res == 64:
+                skipped["gancli bf16"] = "not run: no native bf16 on this CPU (emulated, see 32×32)"
+        out.append((case, arms, skipped))
+    return out
+
+
+def run(quick: bool, native_bf16: bool, progress=print) -> list[CaseResult]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gancli-bench-") as tmp:
+        for case, arms, skipped in plan(quick, native_bf16):
+            progress(f"throughput: {case.name} (batch {case.batch}, width {case.width}, {case.channels} channel(s))")
+            results.append(run_case(case, arms, Path(tmp), skipped=skipped, progress=progress))
+    return results

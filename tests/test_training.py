@@ -1,0 +1,69 @@
+"""Training-loop pieces: EMA maths, fp16 refusal, losses' definitions."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gancli import losses
+from gancli.train.ema import EMA
+
+
+def test_ema_follows_the_half_life_and_the_decay():
+    g = nn.Linear(3, 2)
+    ema = EMA(g, half_life_kimg=0.064)  # 64 images
+    before = [p.clone() for p in ema.model.parameters()]
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(1.0)
+    ema.update(g, step=0, batch_size=64)  # one half-life: halfway there
+    for old, new, target in zip(before, ema.model.parameters(), g.parameters()):
+        assert torch.allclose(new, 0.5 * old + 0.5 * target)
+    fixed = EMA(g, half_life_kimg=1.0, decay=0.9)
+    assert fixed.beta(1000) == 0.9
+
+
+def test_ema_copies_before_its_start_step():
+    g = nn.Linear(2, 2)
+    ema = EMA(g, half_life_kimg=100.0, start_step=5)
+    with torch.no_grad():
+        g.weight.fill_(3.0)
+    ema.update(g, step=2, batch_size=8)
+    assert torch.equal(ema.model.weight, g.weight)
+
+
+def test_loss_definitions_on_known_logits():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    sp = nn.functional.softplus
+    assert torch.allclose(losses.logistic_d_loss(real, fake), sp(-real).mean() + sp(fake).mean())
+    assert torch.allclose(losses.minimax_g_loss(fake), torch.log1p(-torch.sigmoid(fake)).mean())
+    assert torch.allclose(losses.nonsaturating_g_loss(fake), -torch.log(torch.sigmoid(fake)).mean())
+    assert torch.allclose(losses.hinge_d_loss(real, fake), torch.relu(1 - real).mean() + torch.relu(1 + fake).mean())
+    assert torch.allclose(losses.wasserstein_d_loss(real, fake), fake.mean() - real.mean())
+    smoothed = losses.logistic_d_loss(real, fake, real_target=0.9)
+    expected = (0.9 * sp(-real) + 0.1 * sp(real)).mean() + sp(fake).mean()
+    assert torch.allclose(smoothed, expected)
+
+
+def test_fp16_on_cpu_is_refused_with_a_hint():
+    from gancli.errors import GancliError
+    from gancli.train.loop import make_accelerator
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(GancliError, match="bf16"):
+        make_accelerator("fp16")
+
+
+def test_bf16_training_runs_on_cpu(tiny_npz, tmp_path):
+    from gancli import config as cfg
+    from gancli.train.loop import train
+
+    run, fc = cfg.resolve(
+        "dcgan",
+        flags={"data": {"source": str(tiny_npz), "resolution": 16},
+               "train": {"steps": 2, "batch_size": 8, "precision": "bf16", "log_every": 1}},
+        overrides=["ngf=4", "ndf=4", "z_dim=8"],
+    )
+    result = train(run, fc, out=tmp_path / "run", show_progress=False)
+    assert result.step == 2
