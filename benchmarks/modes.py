@@ -150,7 +150,7 @@ def train_and_score(config: ModeConfig, data: str, seed: int, workdir: Path, ste
     from gancli.metrics.modes import mode_coverage
 
     recipe = _recipe_for(config.family, data)
-    out = workdir / f"{config.family}-{data}-{abs(hash(config.label)) % 10**6}-{seed}"
+    out = workdir / f"{config.family}-{data}-{CONFIGS.index(config) if config in CONFIGS else 'x'}-{seed}"
     argv = [*_gancli(), "train", config.family, "--data", data, "--seed", str(seed), "--out", str(out),
             "--sample-every", "0", "--checkpoint-every", "0"]
     if recipe:
@@ -175,7 +175,7 @@ def _gancli() -> list[str]:
     return gancli_executable()
 
 
-def run(seeds: int = 5, steps: Optional[int] = None, configs=CONFIGS, progress=print) -> ModeResults:
+def run(seeds: int = 5, steps: Optional[int] = None, configs=CONFIGS, datasets=DATASETS, progress=print) -> ModeResults:
     cells: dict[tuple[str, str], Cell] = {}
     skipped = []
     with tempfile.TemporaryDirectory(prefix="gancli-modes-") as tmp:
@@ -185,7 +185,7 @@ def run(seeds: int = 5, steps: Optional[int] = None, configs=CONFIGS, progress=p
                 skipped.append((config.label, why))
                 progress(f"modes: skip {config.label}: {why}")
                 continue
-            for data in DATASETS:
+            for data in datasets:
                 cell = cells.setdefault((config.label, data), Cell())
                 for seed in range(seeds):
                     try:

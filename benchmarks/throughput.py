@@ -39,6 +39,7 @@ class Arm:
     rounds: int = 4
     per_round: int = 1
     sampling: bool = False
+    omp_default: bool = False  # run with OpenMP's own wait policy, as a plain script is usually run
 
     @property
     def total_steps(self) -> int:
@@ -90,13 +91,16 @@ class CaseResult:
 
 
 class Worker:
-    def __init__(self, spec: dict, log_path: Path) -> None:
+    def __init__(self, spec: dict, log_path: Path, *, omp_default: bool = False) -> None:
         self.spec = spec
         self.log_path = log_path
         self._log = open(log_path, "w")
+        env = worker_env()
+        if omp_default:
+            env.pop("OMP_WAIT_POLICY", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=worker_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
         )
 
     def _event(self) -> dict:
@@ -165,7 +169,9 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
             }
             if r.arm.sampling:
                 spec["sampling"] = {"batch": 64, "repeats": 5}
-            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.resolution}-{r.arm.label.replace(' ', '-')}.log")
+            slug = "".join(c if c.isalnum() else "-" for c in r.arm.label)
+            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.resolution}-{slug}.log",
+                                          omp_default=r.arm.omp_default)
         for r in live:
             progress(f"  {case.name} {r.arm.label}: warm-up ({r.arm.warmup} steps)")
             workers[r.arm.label].run(r.arm.warmup)
@@ -204,6 +210,9 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
             Arm("plain fp32", "plain", "no", warmup, rounds, per_round),
             Arm("gancli fp32", "gancli", "no", warmup, rounds, per_round, sampling=True),
         ]
+        if res == 32:
+            # what the machine's load does to a plain script left at OpenMP's default (spinning) wait policy
+            arms.append(Arm("plain fp32, OMP default", "plain", "no", 2, 3 if quick else 6, 1, omp_default=True))
         skipped = {}
         if native_bf16:
             arms.append(Arm("gancli bf16", "gancli", "bf16", warmup, rounds, per_round))

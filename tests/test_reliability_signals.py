@@ -86,7 +86,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
             proc.wait(WAIT_S)
         assert proc.returncode == -signal.SIGKILL
         step = _assert_loadable(last)
-        assert step >= saved
+        assert step > saved  # the checkpoint seen before the kill survived it
         saved = step
 
     end = saved + 3

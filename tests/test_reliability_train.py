@@ -278,28 +278,53 @@ def test_failing_disk_mid_run_says_so_and_keeps_the_previous_checkpoint(faulty, 
     assert faulty(run, steps=4, resume=True).step == 4
 
 
-def test_checkpoint_folder_turning_read_only_mid_run(faulty, tmp_path, monkeypatch):
-    """Permission lost on the real file system (skipped as root, who may write anyway)."""
+def _forbid_writes(folder: Path) -> None:
+    """Take away write permission for real: chmod for a user; root ignores modes, so make it immutable."""
     import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+    elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        raise OSError("cannot make the folder immutable")
+
+
+def _allow_writes(folder: Path) -> None:
+    import os
+    import subprocess
 
     if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions; the monkeypatched variant above covers this case")
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    folder.chmod(0o755)
+
+
+def test_checkpoint_folder_turning_read_only_mid_run(faulty, tmp_path, monkeypatch):
+    """Permission lost on the real file system, after the second checkpoint."""
     from gancli.train import loop
+
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        _forbid_writes(probe)
+    except (OSError, FileNotFoundError):
+        pytest.skip("cannot take write permission away here (root without chattr)")
+    finally:
+        _allow_writes(probe)
 
     run = tmp_path / "run"
     real_prune = loop.RunDir.prune_checkpoints
 
-    def prune_then_lock(self, keep):
+    def prune_then_forbid(self, keep):
         real_prune(self, keep)
         if len(self.step_checkpoints()) == 2:
-            self.checkpoints.chmod(0o555)
+            _forbid_writes(self.checkpoints)
 
-    monkeypatch.setattr(loop.RunDir, "prune_checkpoints", prune_then_lock)
+    monkeypatch.setattr(loop.RunDir, "prune_checkpoints", prune_then_forbid)
     try:
-        with pytest.raises(GancliError, match="permission denied.*is intact"):
+        with pytest.raises(GancliError, match="step-000003.safetensors: permission denied.*is intact"):
             faulty(run)
     finally:
-        (run / "checkpoints").chmod(0o755)
+        _allow_writes(run / "checkpoints")
     _assert_clean_last(run, 2)
 
 

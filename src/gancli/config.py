@@ -188,7 +188,7 @@ def resolve(
     ``flags`` is a nested dict of explicit command-line values (None values ignored).
     Returns (RunConfig whose ``model`` holds the full family config, family config object).
     """
-    from gancli.plugins import get_family
+    from gancli.plugins import PluginFault, get_record
 
     tree: dict[str, Any] = dict(base or {})
     if base and family_name and base.get("family") not in (None, family_name):
@@ -205,8 +205,9 @@ def resolve(
         family_name = family_name or recipe_family
     if not family_name:
         raise GancliError("name a GAN family (e.g. 'gancli train dcgan ...') or a --recipe that names one")
-    family = get_family(family_name)
-    config_model = family.load_config_model()
+    record = get_record(family_name)
+    with PluginFault(record, "loading its settings model"):
+        config_model = record.family.load_config_model()
 
     defaults = {
         "train": dict(getattr(config_model, "train_defaults", {}) or {}),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -38,13 +39,17 @@ def export(checkpoint: Path, fmt: str, out: Optional[Path] = None, *, ema: Optio
         return _export_safetensors(checkpoint, out, ema)
     import gancli
 
+    from gancli.plugins import PluginFault, get_record
+
     pipe = gancli.load(checkpoint, device="cpu", ema=ema)
+    fault = PluginFault(get_record(pipe.family), f"exporting to {fmt}")
     conditional = pipe.num_classes > 0
     module = _Traceable(pipe.generator, conditional).eval()
     z = torch.randn(2, pipe.z_dim)
     inputs = (z, torch.zeros(2, dtype=torch.long)) if conditional else (z,)
     if fmt == "torchscript":
-        with torch.no_grad():
+        with torch.no_grad(), fault, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is still what many runtimes load
             traced = torch.jit.trace(module, inputs, check_trace=False)
         with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
             tmp_path = Path(tmp.name)
@@ -54,7 +59,8 @@ def export(checkpoint: Path, fmt: str, out: Optional[Path] = None, *, ema: Optio
         finally:
             tmp_path.unlink(missing_ok=True)
         return out
-    return _export_onnx(module, inputs, out, conditional)
+    with fault:
+        return _export_onnx(module, inputs, out, conditional)
 
 
 def _export_safetensors(checkpoint: Path, out: Path, ema: Optional[bool]) -> Path:

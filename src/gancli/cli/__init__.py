@@ -1,6 +1,8 @@
 """The gancli command line. Subcommands live in one small module each and import torch lazily."""
 from __future__ import annotations
 
+import os
+
 import typer
 
 from gancli.cli import _common
@@ -18,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: typer's rich help imports rich.markdown (markdown-it), ~0.2 s of every --help
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -48,4 +52,7 @@ app.add_typer(recipes_app, name="recipes")
 
 
 def main() -> None:
+    # Before torch loads OpenMP: waiting threads sleep instead of spinning. On a busy machine spinning
+    # threads stall each other (a 2-core DCGAN step ran several times slower); idle, it costs nothing.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()

@@ -5,7 +5,7 @@ import typer
 
 from gancli.cli._common import handle_errors
 
-plugins_app = typer.Typer(help="Installed GAN families (plugins).", no_args_is_help=True)
+plugins_app = typer.Typer(help="Installed GAN families (plugins).", no_args_is_help=True, rich_markup_mode=None)
 
 
 @plugins_app.command("list")

@@ -3,7 +3,7 @@ import typer
 
 from gancli.cli._common import handle_errors
 
-recipes_app = typer.Typer(help="Ready-to-run settings from the papers (TOML).", no_args_is_help=True)
+recipes_app = typer.Typer(help="Ready-to-run settings from the papers (TOML).", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _description(path) -> str:

@@ -34,7 +34,7 @@ class SmallCNN(nn.Module):
         channels: int = 1,
         resolution: int = 32,
         num_classes: int = 10,
-        widths: tuple[int, ...] = (32, 64, 64),
+        widths: tuple[int, ...] = (16, 32, 64),
         feature_dim: int = 128,
     ) -> None:
         super().__init__()
@@ -86,7 +86,7 @@ def train_extractor(
     seed: int = 0,
     learning_rate: float = 2e-3,
     resolution: int = 32,
-    widths: tuple[int, ...] = (32, 64, 64),
+    widths: tuple[int, ...] = (16, 32, 64),
     feature_dim: int = 128,
     progress=None,
 ) -> tuple[SmallCNN, float]:

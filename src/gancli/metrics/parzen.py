@@ -60,7 +60,7 @@ def parzen_log_likelihood(
     best = int(torch.argmax(validation_means))
     test_values = log_likelihoods(test_points, centres, grid[best : best + 1], block_elements)[:, 0]
     count = test_values.shape[0]
-    standard_error = float(test_values.std(unbiased=True)) / math.sqrt(count) if count > 1 else float("nan")
+    standard_error = float(test_values.std(correction=1)) / math.sqrt(count) if count > 1 else float("nan")
     return ParzenResult(
         mean=float(test_values.mean()),
         standard_error=standard_error,

@@ -8,6 +8,7 @@ Inputs a metric can ask for (keys of the mapping passed to `Metric.compute`):
 - "fake_logits": (N, C) classifier logits of generated images.
 - "real_samples", "fake_samples": raw samples (2-D points or images, flattened per sample);
   "validation_samples" optionally gives Parzen's held-out bandwidth-selection set.
+- "mode_centers", "mode_std": the (K, d) means and per-coordinate std of a Gaussian-mixture toy (modes).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ FAKE_LOGITS = "fake_logits"
 REAL_SAMPLES = "real_samples"
 FAKE_SAMPLES = "fake_samples"
 VALIDATION_SAMPLES = "validation_samples"
+MODE_CENTERS = "mode_centers"
+MODE_STD = "mode_std"
 
 PARZEN_CAVEAT = "Parzen estimates are unreliable in high dimension (Theis et al. 2016)"
 
@@ -138,6 +141,22 @@ def _parzen(inputs, *, seed: int = 0, **options) -> dict[str, float]:
         validation, test = test[order[:half]], test[order[half:]]
     result = parzen_log_likelihood(inputs[FAKE_SAMPLES], test, validation, **options)
     return {"parzen_ll_mean": result.mean, "parzen_ll_sem": result.standard_error, "parzen_sigma": result.sigma}
+
+
+@register_metric(
+    "modes", version="1", needs={FAKE_SAMPLES, MODE_CENTERS, MODE_STD},
+    summary="Modes captured, high-quality share and reverse KL on a 2-D Gaussian mixture (VEEGAN/PacGAN protocol)",
+)
+def _modes(inputs, **options) -> dict[str, float]:
+    from gancli.metrics.modes import mode_coverage
+
+    result = mode_coverage(inputs[FAKE_SAMPLES], inputs[MODE_CENTERS], float(inputs[MODE_STD]), **options)
+    return {
+        "modes_captured": float(result.modes_captured),
+        "total_modes": float(result.total_modes),
+        "high_quality_share": result.high_quality_share,
+        "reverse_kl": result.reverse_kl,
+    }
 
 
 def _features(value):

@@ -42,6 +42,7 @@ SURFACE_REAL = (150, 215, 150)  # sigmoid(D) = 1
 SURFACE_FAKE = (205, 170, 230)  # sigmoid(D) = 0
 SURFACE_MIDDLE = (250, 250, 250)
 SATURATED_SIGNAL = 0.05
+CONTEXT_POINTS = 256  # batch-dependent D: grid points scored per forward, with as many generated ones
 
 
 @dataclass
@@ -134,14 +135,17 @@ class Lab:
         if not self._depends_on_batch(D, fake):
             logits = torch.cat([_gan_logit(D(chunk)) for chunk in points.split(4096)])
             return torch.sigmoid(logits).view(self.grid, self.grid)
-        # a batch-dependent D is asked about each grid point in the company of the
-        # generated batch; grid points are taken far apart so they barely see each other
-        chunks = self.grid
+        # a batch-dependent D is asked about grid points in the company of generated
+        # points; each forward takes grid points an eighth of the plot apart, so that
+        # they see the generated points far more than each other
+        company = fake[:CONTEXT_POINTS]
+        spacing = max(1, self.grid // 8)
+        index = torch.arange(len(points), device=fake.device).view(self.grid, self.grid)
         logits = torch.empty(len(points), device=fake.device)
-        for offset in range(chunks):
-            index = torch.arange(offset, len(points), chunks, device=fake.device)
-            out = _gan_logit(D(torch.cat([points[index], fake])))
-            logits[index] = out[: len(index)]
+        for row in range(spacing):
+            for col in range(spacing):
+                chunk = index[row::spacing, col::spacing].flatten()
+                logits[chunk] = _gan_logit(D(torch.cat([points[chunk], company])))[: len(chunk)]
         return torch.sigmoid(logits).view(self.grid, self.grid)
 
     def _generator_gradients(self, objective: Any, D: nn.Module, fake: Tensor, real: Tensor, z_dim: int,
@@ -172,13 +176,16 @@ class Lab:
         try:
             z_gen = torch.Generator().manual_seed(self.seed)
             z = torch.randn(self.num_fake, int(G.z_dim), generator=z_gen).to(device)
+            num_classes = int(getattr(G, "num_classes", 0) or 0)
+            y = torch.arange(self.num_fake, device=device) % num_classes if num_classes else None
             with torch.no_grad():
-                fake = G(z).float()
+                fake = G(z, y).float()
                 surface = self._surface(D, fake)
                 real = self.real.to(device)
                 d_real = float(torch.sigmoid(_gan_logit(D(real))).mean())
                 d_fake = float(torch.sigmoid(_gan_logit(D(fake))).mean())
-            push, slope = self._generator_gradients(objective, D, fake, real, int(G.z_dim), step)
+            with torch.enable_grad():
+                push, slope = self._generator_gradients(objective, D, fake, real, int(G.z_dim), step)
         finally:
             G.train(g_training)
             D.train(d_training)
@@ -215,20 +222,20 @@ class Lab:
             py = (e - points[:, 1]) / (2 * e) * (size - 1) + header
             return torch.stack([px, py], dim=1)
 
-        for x, y in to_px(self.real).tolist():
-            draw.ellipse((x - 1.2, y - 1.2, x + 1.2, y + 1.2), fill=REAL_COLOUR)
         fake_px = to_px(frame.fake)
         inside = ((frame.fake.abs() <= e).all(dim=1)).tolist()
+        for (x, y), ok in zip(fake_px.tolist(), inside):
+            if ok:
+                draw.ellipse((x - 1.6, y - 1.6, x + 1.6, y + 1.6), fill=FAKE_COLOUR)
         arrow_px = frame.arrows * (0.09 * size)  # a full-strength arrow is 9% of the plot
         length = arrow_px.norm(dim=1, keepdim=True)
-        arrow_px = arrow_px * (length.clamp(max=0.25 * size) / length.clamp_min(1e-12))
-        for i, ((x, y), ok) in enumerate(zip(fake_px.tolist(), inside)):
-            if not ok:
-                continue
-            if i < len(arrow_px):
-                dx, dy = arrow_px[i].tolist()
+        arrow_px = arrow_px * (length.clamp(max=0.15 * size) / length.clamp_min(1e-12))
+        for (x, y), (dx, dy), ok in zip(fake_px.tolist(), arrow_px.tolist(), inside):
+            if ok:
                 _arrow(draw, x, y, x + dx, y - dy)
-            draw.ellipse((x - 1.6, y - 1.6, x + 1.6, y + 1.6), fill=FAKE_COLOUR)
+        # real points last: the modes stay visible under a crowd of generated points
+        for x, y in to_px(self.real).tolist():
+            draw.ellipse((x - 1.8, y - 1.8, x + 1.8, y + 1.8), fill=REAL_COLOUR)
         outside = len(inside) - sum(inside)
         loss = f" · {self.loss_name}" if self.loss_name else ""
         saturated = " (saturated)" if frame.signal < SATURATED_SIGNAL else ""

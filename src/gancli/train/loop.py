@@ -203,6 +203,10 @@ def _train(
         accelerator.ddp_handler.find_unused_parameters = True  # growing or branching models
     G_run, D_run, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
     G_module, D_module = accelerator.unwrap_model(G_run), accelerator.unwrap_model(D_run)
+    if resume and accelerator.scaler is not None:
+        saved_scaler = ckpt_io.read(rundir.last).state.get("scaler")
+        if saved_scaler:  # fp16: continue with the loss scale the run had reached
+            accelerator.scaler.load_state_dict(saved_scaler)
     stream = BatchStream(
         data, global_batch=run.train.batch_size, seed=run.train.seed, rank=rank, world_size=world, device=device,
         num_workers=run.train.num_workers, consumed=consumed, channels_last=channels_last,
@@ -297,8 +301,9 @@ def _train(
     try:
         with stop:
             while step < run.train.steps:
-                if stop.signal_name:  # also a signal that came during setup, before the first step
-                    stopped_by = stop.signal_name
+                # also a signal that came during setup; with several processes all stop at the same step
+                if _any_process(stop.signal_name is not None, world, device):
+                    stopped_by = stop.signal_name or "SIGTERM"
                     break
                 with PluginFault(record, f"training step {step}"):
                     objective.begin_step(step, G_module, D_module)
@@ -372,9 +377,6 @@ def _train(
                 if run.train.checkpoint_every and step % run.train.checkpoint_every == 0:
                     save_checkpoint(step)
                     last_saved_step = step
-                if stop.signal_name:
-                    stopped_by = stop.signal_name
-                    break
             if last_saved_step != step:
                 save_checkpoint(step)
             if accelerator.is_main_process and (not run.train.sample_every or step % run.train.sample_every):
@@ -445,6 +447,17 @@ def _finite(loss: torch.Tensor) -> bool:
     return bool(torch.isfinite(loss.detach()).all())
 
 
+def _any_process(flag: bool, world: int, device: torch.device) -> bool:
+    """Whether ``flag`` is set on any process (a signal may reach the processes at different steps)."""
+    if world == 1:
+        return flag
+    import torch.distributed as dist
+
+    value = torch.tensor([int(flag)], dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def _finite_everywhere(loss: torch.Tensor, world: int) -> bool:
     """Whether the loss is finite on every process: all must skip a bad step together, or DDP waits forever."""
     ok = torch.isfinite(loss.detach()).all().to(torch.int32).reshape(1)
@@ -491,6 +504,6 @@ def _collect_state(accelerator, G, D, ema, opt_g, opt_d, objective, latent_gen, 
     scaler = accelerator.scaler
     meta: dict[str, Any] = {"opt_g": g_meta, "opt_d": d_meta}
     if scaler is not None:
-        meta["scaler"] = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scaler.state_dict().items()
+        meta["scaler"] = {k: v for k, v in scaler.state_dict().items()
                           if not isinstance(v, torch.Tensor)}
     return tensors, meta

@@ -11,6 +11,8 @@ class DCGANConfig(BaseModel):
 
     train_defaults: ClassVar[dict] = {"batch_size": 128}
     data_defaults: ClassVar[dict] = {"resolution": 64}
+    # optimizer settings may change when a run is resumed; the architecture may not
+    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "lr_d", "beta1", "beta2", "real_label"})
 
     z_dim: int = Field(100, ge=1, description="latent size")
     ngf: int = Field(64, ge=1, description="G width: the 4×4 layer has 8·ngf channels")

@@ -32,6 +32,10 @@ class _WassersteinConfig(BaseModel):
         None, ge=1, description="network width (None: the arch's default: mlp 512 units, dcgan 64, resnet 128 channels)"
     )
     mlp_layers: int = Field(3, ge=1, description="hidden layers of the mlp arch (G and critic)")
+    point_scale: float = Field(
+        1.0, gt=0, description="2-D points: the critic sees x / point_scale and G outputs point_scale × its "
+        "last layer, so the nets work at unit scale (the official toy code divides its data by 2.828)",
+    )
     n_critic: int = Field(5, ge=1, description="critic updates per generator update")
     lr_d: Optional[float] = Field(None, gt=0, description="critic learning rate if it differs from lr")
     lr_decay_steps: int = Field(

@@ -69,10 +69,12 @@ def build_networks(config, spec: DataSpec, *, arch: str, critic_norm: str) -> tu
     width = config.width or nets.DEFAULT_WIDTH[arch]
     num_classes = _num_classes(config, spec)
     if arch == "mlp":
+        scale = config.point_scale if spec.kind == "points" else 1.0
         G = nets.MLPGenerator(
-            config.z_dim, width, config.mlp_layers, spec.shape, images=spec.kind == "image", num_classes=num_classes
+            config.z_dim, width, config.mlp_layers, spec.shape, images=spec.kind == "image", num_classes=num_classes,
+            scale=scale,
         )
-        D = nets.MLPCritic(math.prod(spec.shape), width, config.mlp_layers, critic_norm, num_classes)
+        D = nets.MLPCritic(math.prod(spec.shape), width, config.mlp_layers, critic_norm, num_classes, scale=scale)
     elif arch == "dcgan":
         G = nets.DCGANGenerator(config.z_dim, width, spec.channels, spec.resolution, num_classes)
         D = nets.DCGANCritic(width, spec.channels, spec.resolution, critic_norm, num_classes)

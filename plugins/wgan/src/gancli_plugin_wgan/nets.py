@@ -93,9 +93,10 @@ def _finish(score: Tensor, features: Tensor, return_features: bool):
 
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, width: int, layers: int, out_shape: tuple[int, ...], *, images: bool,
-                 num_classes: int = 0) -> None:
+                 num_classes: int = 0, scale: float = 1.0) -> None:
         super().__init__()
         self.z_dim = z_dim
+        self.scale = scale
         self.num_classes = num_classes
         self.out_shape = tuple(out_shape)
         self.images = images
@@ -116,12 +117,16 @@ class MLPGenerator(nn.Module):
         x = self.output(self.hidden(self.input(z, y)))
         if self.images:
             x = torch.tanh(x)
+        elif self.scale != 1.0:
+            x = x * self.scale
         return x.view(x.shape[0], *self.out_shape)
 
 
 class MLPCritic(nn.Module):
-    def __init__(self, in_dim: int, width: int, layers: int, norm: str = "none", num_classes: int = 0) -> None:
+    def __init__(self, in_dim: int, width: int, layers: int, norm: str = "none", num_classes: int = 0,
+                 scale: float = 1.0) -> None:
         super().__init__()
+        self.scale = scale
         dims = [in_dim] + [width] * layers
         hidden: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -136,7 +141,7 @@ class MLPCritic(nn.Module):
         self.projection = _Projection(width, num_classes)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None, return_features: bool = False):
-        h = self.hidden(x.flatten(1))
+        h = self.hidden(x.flatten(1) / self.scale if self.scale != 1.0 else x.flatten(1))
         score = self.projection(self.output(h).squeeze(1), h, y)
         return _finish(score, h, return_features)
 
