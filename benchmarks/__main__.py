@@ -120,7 +120,7 @@ def run(args) -> int:
     if not args.quick and wanted("modes"):
         from benchmarks import modes
 
-        sections.append(modes.run(seeds=args.seeds, progress=log).markdown())
+        sections.append(modes.run(seeds=args.seeds, steps=args.mode_steps, progress=log).markdown())
     if not args.quick and wanted("quality"):
         from benchmarks import quality
 
@@ -177,6 +177,12 @@ def profile(args) -> int:
 
 
 def main(argv=None) -> int:
+    import os
+
+    from benchmarks.machine import WORKER_ENV_DEFAULTS
+
+    for key, value in WORKER_ENV_DEFAULTS.items():  # this process scores models too; set before torch loads
+        os.environ.setdefault(key, value)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +192,7 @@ def main(argv=None) -> int:
     size.add_argument("--full", action="store_true", help="everything, with more rounds (about an hour)")
     p_run.add_argument("--only", help="comma-separated parts: throughput,latency,modes,quality")
     p_run.add_argument("--seeds", type=int, default=5, help="seeds per 2-D mode-coverage configuration")
+    p_run.add_argument("--mode-steps", type=int, help="cap the steps of each 2-D run (default: the recipe's)")
     p_run.add_argument("--budget-minutes", type=float, default=10.0, help="CPU budget per family for the quality table")
     p_run.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md)")
     p_run.add_argument("--no-write", action="store_true", help="print only")

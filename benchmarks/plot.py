@@ -17,10 +17,9 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(lo / step) * step
-    ticks, value = [], start
-    while value <= hi + 1e-9:
-        ticks.append(round(value, 10))
-        value += step
+    ticks = [round(start, 10)]
+    while ticks[-1] < hi - 1e-9:  # the last tick covers the largest value
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 

@@ -153,6 +153,64 @@ def make_optimizer(params, settings: OptimizerSettings, lr: float) -> torch.opti
     raise ValueError(f"unknown optimizer {settings.name!r}")
 
 
+class LabelledPool:
+    """The last ``capacity`` labelled real examples seen (a ring buffer), to draw labelled batches from.
+
+    Its contents are objective state (``state_tensors``), so a resumed run draws the same
+    batches. With several processes each keeps the examples of its own share of the batches.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("the labelled pool needs a capacity of at least 1")
+        self.capacity = capacity
+        self.x: Optional[Tensor] = None
+        self.y: Optional[Tensor] = None
+        self.count = 0  # examples ever added
+
+    @property
+    def size(self) -> int:
+        return min(self.count, self.capacity)
+
+    def add(self, x: Tensor, labels: Optional[Tensor]) -> None:
+        if labels is None:
+            return
+        keep = labels >= 0
+        if not bool(keep.any()):
+            return
+        x, labels = x.detach()[keep][-self.capacity:], labels[keep][-self.capacity:]
+        if self.x is None:
+            self.x = x.new_zeros((self.capacity, *x.shape[1:]))
+            self.y = labels.new_zeros((self.capacity,))
+        elif self.x.device != x.device:
+            self.x, self.y = self.x.to(x.device), self.y.to(x.device)
+        positions = (self.count + torch.arange(len(x), device=x.device)) % self.capacity
+        self.x[positions] = x.to(self.x.dtype)
+        self.y[positions] = labels
+        self.count += len(x)
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """n examples drawn uniformly, with replacement, from the pool (which must not be empty)."""
+        assert self.x is not None and self.y is not None and self.size > 0
+        index = torch.randint(self.size, (n,), generator=generator, device=generator.device).to(self.x.device)
+        return self.x[index], self.y[index]
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        if self.x is None or self.y is None:
+            return {}
+        return {"x": self.x[: self.size], "y": self.y[: self.size], "count": torch.tensor(self.count)}
+
+    def load_state_tensors(self, state: dict[str, Tensor]) -> None:
+        if not state:
+            self.x, self.y, self.count = None, None, 0
+            return
+        size = len(state["y"])
+        self.x = state["x"].new_zeros((self.capacity, *state["x"].shape[1:]))
+        self.y = state["y"].new_zeros((self.capacity,))
+        self.x[:size], self.y[:size] = state["x"], state["y"]
+        self.count = int(state["count"])
+
+
 @dataclass
 class AdversarialObjective(Objective):
     """One adversarial loss (gancli.losses) plus optional regularizers.
@@ -172,7 +230,10 @@ class AdversarialObjective(Objective):
     * ``semi_supervised``: D returns K class logits; real-vs-fake uses logsumexp of them
       (the fake class's logit is fixed to 0) and real examples whose label is ≥ 0 add a
       cross-entropy term; label −1 marks unlabelled data (``data.labeled=N``). D is then
-      not class-conditional: it is called without labels.
+      not class-conditional: it is called without labels. With ``supervised_batch`` n > 0
+      the cross-entropy is taken instead on n labelled examples drawn from the last
+      ``supervised_pool`` labelled examples seen, as the paper trains on a labelled batch
+      beside every unlabelled one (with 100 labels per class a batch of 64 holds about one).
     """
 
     loss: str = "nonsaturating"
@@ -190,6 +251,8 @@ class AdversarialObjective(Objective):
     historical_averaging: float = 0.0
     semi_supervised: bool = False
     unsupervised_weight: float = 1.0
+    supervised_batch: int = 0
+    supervised_pool: int = 2048
 
     def __post_init__(self) -> None:
         self._loss = losses.get_loss(self.loss)
@@ -199,6 +262,7 @@ class AdversarialObjective(Objective):
             raise ValueError(f"the semi-supervised discriminator needs a logistic loss, not {self.loss}")
         self._history: Optional[dict[str, improved_losses.HistoricalAverage]] = None
         self._pending_history: Optional[dict[str, Tensor]] = None
+        self._labelled = LabelledPool(self.supervised_pool) if self.semi_supervised and self.supervised_batch else None
 
     def optimizers(self, G, D):
         if self.historical_averaging > 0:
@@ -250,7 +314,15 @@ class AdversarialObjective(Objective):
         adv = self._loss.d_loss(self._gan_logit(real_out), self._gan_logit(fake_out), self.real_label)
         terms: dict[str, Tensor] = {"adv": adv.detach()}
         total = adv
-        if self.semi_supervised:
+        if self._labelled is not None:
+            self._labelled.add(s.real, s.labels)
+            supervised = real_out.new_zeros(())
+            if self._labelled.size:
+                x_labelled, y_labelled = self._labelled.draw(self.supervised_batch, s.latent_generator)
+                supervised = improved_losses.ssgan_supervised_loss(s.discriminate(x_labelled), y_labelled)
+            total = supervised + self.unsupervised_weight * adv
+            terms["supervised"] = supervised.detach()
+        elif self.semi_supervised:
             supervised = self._supervised_term(real_out, s.labels)
             total = supervised + self.unsupervised_weight * adv
             terms["supervised"] = supervised.detach()
@@ -313,15 +385,23 @@ class AdversarialObjective(Objective):
             self._history["G"].update()
 
     def state_tensors(self) -> dict[str, Tensor]:
+        state: dict[str, Tensor] = {}
+        if self._labelled is not None:
+            state.update({f"labelled.{k}": v for k, v in self._labelled.state_tensors().items()})
         if self._history is None:
-            return {}
-        return {
+            return state
+        state.update({
             f"history.{side}.{key}": value
             for side, average in self._history.items()
             for key, value in average.state_tensors().items()
-        }
+        })
+        return state
 
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        if self._labelled is not None:
+            self._labelled.load_state_tensors(
+                {k[len("labelled."):]: v for k, v in tensors.items() if k.startswith("labelled.")}
+            )
         history = {k: v for k, v in tensors.items() if k.startswith("history.")}
         if self.historical_averaging <= 0:
             return

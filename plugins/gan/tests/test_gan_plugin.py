@@ -87,7 +87,7 @@ def test_minimax_and_nonsaturating_share_the_discriminator_loss_and_agree_where_
         gan = _gan(loss=loss)
         with torch.no_grad():
             gan.discriminator.head.weight.mul_(1e-4)  # logits ≈ 0: D(x) ≈ 1/2 everywhere
-        d_losses[loss] = float(gan.objective.d_loss(_step(gan, real))["loss"])
+        d_losses[loss] = float(gan.objective.d_loss(_step(gan, real))["loss"].detach())
         gan.generator.zero_grad()
         gan.objective.g_loss(_step(gan, real, seed=1))["loss"].backward()
         g_grads[loss] = torch.cat([p.grad.flatten() for p in gan.generator.parameters()])
@@ -103,8 +103,8 @@ def test_feature_matching_generator_loss_is_computed_on_discriminator_features()
     real = torch.randn(16, 2)
     terms = gan.objective.g_loss(_step(gan, real, seed=3))
     fake = G(torch.randn(16, 4, generator=torch.Generator().manual_seed(3)))
-    expected = feature_matching_loss(D(real, return_features=True)[1], D(fake, return_features=True)[1])
-    assert float(terms["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    expected = feature_matching_loss(D(real, return_features=True)[1], D(fake, return_features=True)[1]).detach()
+    assert float(terms["loss"].detach()) == pytest.approx(float(expected), rel=1e-5)
     assert float(terms["fm"]) == pytest.approx(float(expected), rel=1e-5)
     # D's output layer plays no part: zeroing it leaves the loss and G's gradient intact
     G.zero_grad()
@@ -115,12 +115,12 @@ def test_feature_matching_generator_loss_is_computed_on_discriminator_features()
     G.zero_grad()
     again = gan.objective.g_loss(_step(gan, real, seed=3))
     again["loss"].backward()
-    assert float(again["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(again["loss"].detach()) == pytest.approx(float(expected), rel=1e-5)
     assert _grad_norm(G) == pytest.approx(before, rel=1e-5) and before > 0
     # the adversarial term can be added on top
     mixed = _gan(feature_matching=True, feature_matching_adversarial=0.5)
     mixed_terms = mixed.objective.g_loss(_step(mixed, real, seed=3))
-    assert float(mixed_terms["loss"]) == pytest.approx(float(mixed_terms["fm"] + 0.5 * mixed_terms["adv"]), rel=1e-5)
+    assert float(mixed_terms["loss"].detach()) == pytest.approx(float(mixed_terms["fm"] + 0.5 * mixed_terms["adv"]), rel=1e-5)
 
 
 def _points(n: int = 256) -> TensorData:
@@ -220,14 +220,51 @@ def test_semi_supervised_losses_equal_the_hand_computed_cross_entropy_formulatio
                     + sum(_softplus(lse(f)) for f in fake_logits) / 2)
     assert float(terms["supervised"]) == pytest.approx(supervised, rel=1e-6)
     assert float(terms["adv"]) == pytest.approx(unsupervised, rel=1e-6)
-    assert float(terms["loss"]) == pytest.approx(supervised + 0.5 * unsupervised, rel=1e-6)
+    assert float(terms["loss"].detach()) == pytest.approx(supervised + 0.5 * unsupervised, rel=1e-6)
 
     g_terms = objective.g_loss(s)
-    assert float(g_terms["loss"]) == pytest.approx(sum(_softplus(-lse(f)) for f in fake_logits) / 2, rel=1e-6)
+    assert float(g_terms["loss"].detach()) == pytest.approx(sum(_softplus(-lse(f)) for f in fake_logits) / 2, rel=1e-6)
 
     # a batch without labelled examples has no supervised term
     s.labels = torch.full((4,), -1)
     assert float(objective.d_loss(s)["supervised"]) == 0.0
+
+
+def test_labelled_pool_keeps_the_last_labelled_examples_and_draws_only_from_them():
+    from gancli.objective import LabelledPool
+
+    pool = LabelledPool(capacity=4)
+    pool.add(torch.arange(8.0).view(4, 2), torch.tensor([0, -1, 1, -1]))
+    assert pool.size == 2
+    x, y = pool.draw(50, torch.Generator().manual_seed(0))
+    assert set(y.tolist()) == {0, 1}
+    assert all(row in ([0.0, 1.0], [4.0, 5.0]) for row in x.tolist())
+    pool.add(torch.arange(10.0, 16.0).view(3, 2), torch.tensor([2, 2, 3]))
+    assert pool.size == 4 and pool.count == 5  # the oldest example (class 0) was overwritten
+    x, y = pool.draw(200, torch.Generator().manual_seed(1))
+    assert set(y.tolist()) == {1, 2, 3}
+    copy = LabelledPool(capacity=4)
+    copy.load_state_tensors(pool.state_tensors())
+    for a, b in zip(copy.draw(20, torch.Generator().manual_seed(2)), pool.draw(20, torch.Generator().manual_seed(2))):
+        assert torch.equal(a, b)
+
+
+def test_semi_supervised_cross_entropy_uses_a_labelled_batch_from_the_pool():
+    weight = torch.tensor([[1.0, -0.5, 0.2], [0.3, 0.8, -1.0]])
+    real = torch.tensor([[0.5, 1.0], [-1.0, 0.2], [2.0, -0.5], [0.0, 0.0]])
+    labels = torch.tensor([0, -1, 2, -1])
+    objective = AdversarialObjective(semi_supervised=True, supervised_batch=5)
+    D = _FixedLogits(weight)
+    s = Step(index=0, real=real, labels=labels, G=_FixedSamples(real[:2]), D=D, z_dim=1,
+             num_classes=0, latent_generator=torch.Generator().manual_seed(7))
+    supervised = float(objective.d_loss(s)["supervised"])
+    # the same draw by hand: the pool holds rows 0 and 2, and the step's generator picks from them
+    generator = torch.Generator().manual_seed(7)
+    torch.randn(4, 1, generator=generator)  # the step's latents come first
+    index = torch.randint(2, (5,), generator=generator)
+    pool_x, pool_y = real[[0, 2]][index], labels[[0, 2]][index]
+    expected = torch.nn.functional.cross_entropy(pool_x @ weight, pool_y)
+    assert supervised == pytest.approx(float(expected), rel=1e-6)
 
 
 def _two_class_images(path: Path, n: int = 240) -> Path:
@@ -272,3 +309,25 @@ def test_semi_supervised_accuracy_refuses_a_plain_gan(tmp_path: Path):
 def test_semi_supervised_needs_labelled_classes():
     with pytest.raises(GancliError, match="labelled data"):
         _gan(POINTS, semi_supervised=True)
+
+
+def test_semi_supervised_labelled_pool_survives_checkpoint_and_resume(tmp_path: Path):
+    source = str(_two_class_images(tmp_path / "halves.npz"))
+    model = {**TINY, "semi_supervised": True, "supervised_batch": 8}
+    config = GANConfig.model_validate(model)
+
+    def run(steps: int) -> RunConfig:
+        base = _run_config(steps, model, source=source)
+        return base.model_copy(update={"data": base.data.model_copy(update={"labeled": 3})})
+
+    straight = train(run(6), config, out=tmp_path / "straight", show_progress=False)
+    train(run(3), config, out=tmp_path / "resumed", show_progress=False)
+    resumed = train(run(6), config, out=tmp_path / "resumed", resume=True, show_progress=False)
+    a, b = ckpt_io.read(straight.last_checkpoint), ckpt_io.read(resumed.last_checkpoint)
+    pool_a, pool_b = a.tensors("state.objective.labelled."), b.tensors("state.objective.labelled.")
+    assert set(pool_a) == {"x", "y", "count"} and int(pool_a["count"]) > 0
+    assert (pool_a["y"] >= 0).all()
+    for name in pool_a:
+        torch.testing.assert_close(pool_a[name], pool_b[name], rtol=0, atol=0)
+    for name, value in a.tensors("D.").items():
+        torch.testing.assert_close(value, b.tensors("D.")[name], rtol=0, atol=0)

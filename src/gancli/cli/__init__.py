@@ -6,7 +6,7 @@ import os
 import typer
 
 from gancli.cli import _common
-from gancli.cli.eval_cmd import eval_command
+from gancli.cli.eval_cmd import eval_app
 from gancli.cli.export_cmd import export_command
 from gancli.cli.interpolate_cmd import interpolate_command
 from gancli.cli.plugins_cmd import plugins_app
@@ -45,7 +45,7 @@ def _root(
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("interpolate")(interpolate_command)
-app.command("eval")(eval_command)
+app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(recipes_app, name="recipes")

@@ -84,12 +84,27 @@ def build_gan(run: RunConfig, family_config, spec) -> tuple[GAN, Any]:
     return gan, record
 
 
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def make_accelerator(precision: str):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     if precision == "fp16" and not torch.cuda.is_available():
         raise GancliError("--precision fp16 needs a CUDA GPU; on the CPU use --precision bf16 or no")
+    if precision == "bf16" and not torch.cuda.is_available() and not _cpu_has_native_bf16():
+        import sys
+
+        print(
+            "warning: this CPU has no native bf16 (AVX512-BF16 or AMX); bf16 convolutions are emulated "
+            "and usually slower than fp32 here; --precision no is likely faster",
+            file=sys.stderr,
+        )
     # separate DDP wrappers for G and D; no buffer broadcast, or two D forwards (real, fake)
     # before one backward break with BatchNorm (pytorch #22095)
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)

@@ -63,3 +63,8 @@ class GANConfig(BaseModel):
     unsupervised_weight: float = Field(
         1.0, ge=0, description="weight of the unsupervised GAN term in the semi-supervised D loss (paper: 1)"
     )
+    supervised_batch: int = Field(
+        100, ge=0, description="labelled examples per semi-supervised D step, drawn from the labelled examples "
+        "seen so far (100: openai/improved-gan's MNIST script); 0 uses only the labelled ones in each batch"
+    )
+    supervised_pool: int = Field(2048, ge=1, description="how many of the last labelled examples seen are kept to draw from")

@@ -175,5 +175,7 @@ def build(config, spec: DataSpec) -> GAN:
         historical_averaging=config.historical_averaging,
         semi_supervised=config.semi_supervised,
         unsupervised_weight=config.unsupervised_weight,
+        supervised_batch=config.supervised_batch,
+        supervised_pool=config.supervised_pool,
     )
     return GAN(G, D, objective)
