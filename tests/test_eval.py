@@ -62,10 +62,20 @@ def made(tmp_path_factory) -> dict:
     ).path
     found["dcgan"] = _train("dcgan", str(found["data"]), root / "dcgan", steps=2, batch=16, overrides=TINY_DCGAN,
                             data={"resolution": 16})
-    found["ring"] = _train("gan", "ring8", root / "ring", steps=3, batch=64, model=TINY_GAN)
-    found["semi"] = _train("gan", str(found["data"]), root / "semi", steps=3, batch=16,
-                           model={**TINY_GAN, "semi_supervised": "true"}, data={"labeled": 4})
     return found
+
+
+@pytest.fixture(scope="module")
+def gan_made(made) -> dict:
+    """Tiny checkpoints of the `gan` family: 2-D points on ring8, and a semi-supervised image model."""
+    pytest.importorskip("gancli_plugin_gan", reason="the gan family (plugins/gan) is not installed")
+    root = made["root"]
+    return {
+        **made,
+        "ring": _train("gan", "ring8", root / "ring", steps=3, batch=64, model=TINY_GAN),
+        "semi": _train("gan", str(made["data"]), root / "semi", steps=3, batch=16,
+                       model={**TINY_GAN, "semi_supervised": "true"}, data={"labeled": 4}),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -139,13 +149,13 @@ def test_linear_probe_on_a_tiny_dcgan_reports_a_test_accuracy(cli, made, tmp_pat
     assert "semi_supervised_accuracy" not in report["results"]  # one logit: this D is no classifier
 
 
-def test_semi_supervised_discriminator_accuracy_matches_the_plugins_own_count(cli, made, tmp_path):
+def test_semi_supervised_discriminator_accuracy_matches_the_plugins_own_count(cli, gan_made, tmp_path):
     from gancli_plugin_gan.semi_supervised import semi_supervised_accuracy
 
-    report, stdout = _eval_json(cli, tmp_path, made["semi"], "--extractor", made["extractor"], "--metrics", "fid", "-n", "16")
+    report, stdout = _eval_json(cli, tmp_path, gan_made["semi"], "--extractor", gan_made["extractor"], "--metrics", "fid", "-n", "16")
     accuracy = report["classification"]["semi_supervised_accuracy"]
     assert accuracy["count"] == 96 and accuracy["split"] == "test"
-    assert accuracy["accuracy"] == pytest.approx(semi_supervised_accuracy(made["semi"], str(made["data"]), split="test"))
+    assert accuracy["accuracy"] == pytest.approx(semi_supervised_accuracy(gan_made["semi"], str(gan_made["data"]), split="test"))
     assert "D classification accuracy" in stdout
 
 
@@ -170,8 +180,8 @@ def test_linear_probe_separates_classes_that_the_features_separate():
 # ---------------------------------------------------------------- 2-D points
 
 
-def test_points_checkpoint_reports_modes_and_parzen_with_its_caveat(cli, made, tmp_path):
-    report, stdout = _eval_json(cli, tmp_path, made["ring"], "-n", "400")
+def test_points_checkpoint_reports_modes_and_parzen_with_its_caveat(cli, gan_made, tmp_path):
+    report, stdout = _eval_json(cli, tmp_path, gan_made["ring"], "-n", "400")
     results = report["results"]
     assert report["protocol"]["reference"]["source"] == "ring8" and report["protocol"]["extractor"] is None
     assert set(report["protocol"]["metric_versions"]) == {"modes", "parzen"}
@@ -181,14 +191,14 @@ def test_points_checkpoint_reports_modes_and_parzen_with_its_caveat(cli, made, t
     assert "modes captured" in stdout and "Parzen estimates are unreliable in high dimension" in stdout
 
 
-def test_a_generator_collapsed_onto_one_mode_captures_one_of_eight(made, tmp_path):
+def test_a_generator_collapsed_onto_one_mode_captures_one_of_eight(gan_made, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     from gancli.evaluation import evaluate
 
-    tensors = load_file(str(made["ring"]))
-    with safe_open(str(made["ring"]), framework="pt") as handle:
+    tensors = load_file(str(gan_made["ring"]))
+    with safe_open(str(gan_made["ring"]), framework="pt") as handle:
         metadata = handle.metadata()
     last = max(int(name.split(".")[2]) for name in tensors if name.startswith("G.net.") and name.endswith(".weight"))
     tensors[f"G.net.{last}.weight"] = torch.zeros_like(tensors[f"G.net.{last}.weight"])
@@ -271,10 +281,11 @@ def test_help_explains_both_uses(cli):
 ], ids=["missing", "truncated", "unknown-metric", "fid-on-points", "modes-on-images", "toy-without-modes",
         "zero-samples", "not-an-extractor", "points-reference", "probe-on-data", "truncation-on-data",
         "split-source-on-checkpoint", "ema-missing"])
-def test_user_errors_are_one_line_and_exit_2(cli, made, tmp_path, args, message):
+def test_user_errors_are_one_line_and_exit_2(cli, made, tmp_path, request, args, message):
+    found = request.getfixturevalue("gan_made") if any("{ring}" in arg for arg in args) else made
     raw = Path(made["dcgan"]).read_bytes()
     (tmp_path / "truncated.safetensors").write_bytes(raw[: len(raw) // 2])
-    values = {key: str(value) for key, value in made.items()} | {"truncated": str(tmp_path / "truncated.safetensors")}
+    values = {key: str(value) for key, value in found.items()} | {"truncated": str(tmp_path / "truncated.safetensors")}
     out = tmp_path / "never.json"
     result = cli("eval", *(arg.format_map(values) for arg in args), "--out", out)
     assert result.exit_code == 2, result.output

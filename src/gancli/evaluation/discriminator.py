@@ -6,6 +6,7 @@ family's own builder and the checkpoint's `D.*` tensors; no training code is imp
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Optional
 
 import torch
@@ -68,7 +69,9 @@ def _as_input(values: Tensor, kind: str) -> Tensor:
 
 @torch.no_grad()
 def discriminator_outputs(D, record, values: Tensor, kind: str, *, features: bool, device) -> Tensor:
-    """D's logits (features=False) or flattened features (features=True) for every example, on the CPU."""
+    """D's logits (features=False) or flattened features (features=True) for every example, on the CPU.
+
+    `record` (the plugin's registry row, or None for a D built by hand) names the plugin in errors."""
     from gancli.metrics.image_batches import batch_slices
     from gancli.plugins import PluginFault
 
@@ -76,7 +79,7 @@ def discriminator_outputs(D, record, values: Tensor, kind: str, *, features: boo
     outputs = []
     for rows in batch_slices(len(values), BATCH_SIZE):
         x = _as_input(values[rows], kind).to(device)
-        with PluginFault(record, action):
+        with PluginFault(record, action) if record is not None else nullcontext():
             out = D(x, None, return_features=True)[1].flatten(1) if features else D(x, None)
         outputs.append(out.float().cpu())
     return torch.cat(outputs)

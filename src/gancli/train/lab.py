@@ -357,13 +357,16 @@ def loss_plot(rows: list[dict[str, Any]], *, width: int = 640, height: int = 380
         _, py = px(x0, y)
         draw.line((left, py, right, py), fill=(230, 230, 230))
         draw.text((4, py - 7), f"{y:.3g}", fill=(80, 80, 80), font=font)
-    for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
+    ticks = _nice_ticks(x0, x1)
+    for i, x in enumerate(ticks):
         qx, _ = px(x, lo)
-        label = f"step {x:.0f}" if i == 4 else f"{x:.0f}"
-        # the last label ends at the right edge, the others are centred on their tick
-        shift = draw.textlength(label, font=font) if i == 4 else draw.textlength(label, font=font) / 2
-        draw.text((qx - shift, bottom + 6), label, fill=(80, 80, 80), font=font)
+        last = i == len(ticks) - 1
+        label = f"{x:.0f}" + (" steps" if last else "")
+        # the last label may not run past the right edge
+        shift = draw.textlength(label, font=font) / 2
+        left_edge = min(qx - shift, width - 4 - draw.textlength(label, font=font))
+        draw.line((qx, bottom, qx, bottom + 3), fill=(120, 120, 120))
+        draw.text((left_edge, bottom + 6), label, fill=(80, 80, 80), font=font)
     draw.rectangle((left, top, right, bottom), outline=(120, 120, 120))
     legend_x = left
     for i, (key, points) in enumerate(series.items()):
@@ -377,6 +380,15 @@ def loss_plot(rows: list[dict[str, Any]], *, width: int = 640, height: int = 380
         draw.text((legend_x + 20, 9), key, fill=(0, 0, 0), font=font)
         legend_x += 28 + int(draw.textlength(key, font=font))
     return image
+
+
+def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick positions (1, 2 or 5 times a power of ten apart) inside [lo, hi]."""
+    raw = (hi - lo) / max(target - 1, 1)
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next((m * power for m in (1, 2, 5, 10) if m * power >= raw), 10 * power)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) // step) + 1)]
 
 
 # ---------------------------------------------------------------- frame storage (safetensors, no pickle)

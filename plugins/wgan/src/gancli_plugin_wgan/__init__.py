@@ -1,8 +1,9 @@
 """WGAN and WGAN-GP as gancli families. Importing this module is cheap (no torch)."""
 from gancli.plugins import Family
 
-# tiny networks for the conformance kit (gancli.testing.check_family)
+# tiny networks for the conformance kit (gancli.testing.check_family); 16×16 images keep it fast
 _CHECK_SETTINGS = {"z_dim": 8, "width": 8, "mlp_layers": 1}
+_CHECK_RESOLUTION = 16
 
 WGAN = Family(
     name="wgan",
@@ -12,6 +13,7 @@ WGAN = Family(
     data_kinds=("points", "image"),
     paper="Arjovsky, Chintala & Bottou 2017, arXiv:1701.07875",
     check_settings=_CHECK_SETTINGS,
+    check_resolution=_CHECK_RESOLUTION,
 )
 
 WGAN_GP = Family(
@@ -22,4 +24,5 @@ WGAN_GP = Family(
     data_kinds=("points", "image"),
     paper="Gulrajani et al. 2017, arXiv:1704.00028",
     check_settings=_CHECK_SETTINGS,
+    check_resolution=_CHECK_RESOLUTION,
 )
