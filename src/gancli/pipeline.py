@@ -102,12 +102,16 @@ class Pipeline:
         return to_uint8(self.sample(n, **kwargs))
 
 
-def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] = None) -> Pipeline:
-    """Rebuild the generator stored in a gancli checkpoint (the EMA weights when present)."""
+def rebuild_gan(ckpt: ckpt_io.Checkpoint, action: str) -> tuple[GAN, Any]:
+    """The family's GAN for a checkpoint, freshly initialised (no weights loaded), and its plugin record.
+
+    The builder initialises weights from the global RNG; the caller's random stream is left untouched.
+    """
+    from pydantic import ValidationError
+
     from gancli.config import format_validation_error
     from gancli.plugins import PluginFault, get_record
 
-    ckpt = ckpt_io.read(path)
     try:
         record = get_record(ckpt.family)
     except GancliError:
@@ -115,11 +119,8 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
             f"{ckpt.path} needs family {ckpt.family!r} from {ckpt.plugin}, which is not installed; "
             f"pip install {ckpt.metadata['gancli.plugin.distribution']}"
         ) from None
-    family = record.family
     with PluginFault(record, "loading its config model"):
-        config_model = family.load_config_model()
-    from pydantic import ValidationError
-
+        config_model = record.family.load_config_model()
     try:
         family_config = config_model.model_validate(ckpt.config.get("model", {}))
     except ValidationError as exc:
@@ -127,12 +128,18 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
             f"{ckpt.path}: its {ckpt.family} settings do not validate with {record.label} "
             f"({format_validation_error(exc, 'model.')})"
         ) from None
-    spec = ckpt.spec
-    with PluginFault(record, "building the generator"):
-        gan = family.load_builder()(family_config, spec)
+    with torch.random.fork_rng(devices=[]), PluginFault(record, action):
+        gan = record.family.load_builder()(family_config, ckpt.spec)
     if not isinstance(gan, GAN):
         raise GancliError(f"plugin {record.label}: build() must return gancli.objective.GAN, got {type(gan).__name__}")
-    generator = gan.generator
+    return gan, record
+
+
+def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] = None) -> Pipeline:
+    """Rebuild the generator stored in a gancli checkpoint (the EMA weights when present)."""
+    ckpt = ckpt_io.read(path)
+    gan, record = rebuild_gan(ckpt, "building the generator")
+    generator, spec = gan.generator, ckpt.spec
     prefix = ckpt_io.generator_prefix(ckpt, ema)
     tensors = ckpt.tensors(prefix)
     if not tensors:

@@ -22,35 +22,11 @@ BATCH_SIZE = 500
 
 def load_discriminator(ckpt, device: str | torch.device = "cpu") -> Optional[tuple[torch.nn.Module, Any]]:
     """(D in eval mode, plugin record), or None when the checkpoint holds no discriminator (an export)."""
-    from pydantic import ValidationError
-
-    from gancli.config import format_validation_error
-    from gancli.objective import GAN
-    from gancli.plugins import PluginFault, get_record
+    from gancli.pipeline import rebuild_gan
 
     if not ckpt.has("D."):
         return None
-    try:
-        record = get_record(ckpt.family)
-    except GancliError:
-        raise GancliError(
-            f"{ckpt.path} needs family {ckpt.family!r} from {ckpt.plugin}, which is not installed; "
-            f"pip install {ckpt.metadata['gancli.plugin.distribution']}"
-        ) from None
-    with PluginFault(record, "loading its config model"):
-        config_model = record.family.load_config_model()
-    try:
-        config = config_model.model_validate(ckpt.config.get("model", {}))
-    except ValidationError as exc:
-        raise GancliError(
-            f"{ckpt.path}: its {ckpt.family} settings do not validate with {record.label} "
-            f"({format_validation_error(exc, 'model.')})"
-        ) from None
-    # the builder initialises weights from the global RNG; keep the caller's random stream untouched
-    with torch.random.fork_rng(devices=[]), PluginFault(record, "building the discriminator"):
-        gan = record.family.load_builder()(config, ckpt.spec)
-    if not isinstance(gan, GAN):
-        raise GancliError(f"plugin {record.label}: build() must return gancli.objective.GAN, got {type(gan).__name__}")
+    gan, record = rebuild_gan(ckpt, "building the discriminator")
     discriminator = gan.discriminator
     try:
         discriminator.load_state_dict(ckpt.tensors("D."), strict=True)
