@@ -17,8 +17,15 @@ points, so an arrow has full length when the loss passes D's whole slope on to G
 shrinks to nothing when the loss saturates (the minimax loss once D confidently
 rejects the fakes). The caption prints that ratio as "G signal".
 
+The arrows come from the objective's own ``g_loss`` (whatever it is: adversarial loss,
+feature matching, penalties), called with a stand-in generator that returns the plotted
+samples; ``g_loss`` is expected not to change the objective's state.
+
 Only PIL and torch are used; recording draws no random numbers from the training
-generators, so a run with and without the lab trains identically.
+generators, so a run with and without the lab trains identically. On the lab you can
+watch, for instance, saturation (``--set loss=minimax --set n_critic=5``: D(fake) → 0,
+"G signal 0.00 (saturated)", the arrows vanish) and a late collapse of a run whose
+learning rates are too high for its seed.
 """
 from __future__ import annotations
 
@@ -42,7 +49,7 @@ SURFACE_REAL = (150, 215, 150)  # sigmoid(D) = 1
 SURFACE_FAKE = (205, 170, 230)  # sigmoid(D) = 0
 SURFACE_MIDDLE = (250, 250, 250)
 SATURATED_SIGNAL = 0.05
-CONTEXT_POINTS = 256  # batch-dependent D: grid points scored per forward, with as many generated ones
+CONTEXT_POINTS = 256  # batch-dependent D: generated points in the company of each forward over grid points
 
 
 @dataclass
