@@ -49,6 +49,7 @@ SURFACE_REAL = (150, 215, 150)  # sigmoid(D) = 1
 SURFACE_FAKE = (205, 170, 230)  # sigmoid(D) = 0
 SURFACE_MIDDLE = (250, 250, 250)
 SATURATED_SIGNAL = 0.05
+REAL_SHOWN = 400
 CONTEXT_POINTS = 256  # batch-dependent D: generated points in the company of each forward over grid points
 
 
@@ -240,9 +241,10 @@ class Lab:
         for (x, y), (dx, dy), ok in zip(fake_px.tolist(), arrow_px.tolist(), inside):
             if ok:
                 _arrow(draw, x, y, x + dx, y - dy)
-        # real points last: the modes stay visible under a crowd of generated points
-        for x, y in to_px(self.real).tolist():
-            draw.ellipse((x - 1.8, y - 1.8, x + 1.8, y + 1.8), fill=REAL_COLOUR)
+        # real points last, as rings: the modes stay visible under a crowd of generated
+        # points, and generated points on a mode still show through
+        for x, y in to_px(self.real[:REAL_SHOWN]).tolist():
+            draw.ellipse((x - 2.5, y - 2.5, x + 2.5, y + 2.5), outline=REAL_COLOUR, width=1)
         outside = len(inside) - sum(inside)
         loss = f" · {self.loss_name}" if self.loss_name else ""
         saturated = " (saturated)" if frame.signal < SATURATED_SIGNAL else ""
