@@ -1,7 +1,7 @@
 """python -m benchmarks run --quick|--full   ·   python -m benchmarks profile [--resolution 64]
 
---quick: training throughput (DCGAN 32×32 and 64×64, gancli fp32/bf16 against the plain PyTorch
-loop), sampling throughput, peak memory and command-line latency; under ~10 minutes on 2 cores.
+--quick: training throughput (DCGAN 32×32 and 64×64, WGAN-GP 32×32, gancli fp32/bf16 against plain
+PyTorch loops), sampling throughput, peak memory and command-line latency; under ~10 minutes on 2 cores.
 --full: the same with more rounds, plus 2-D mode coverage and quality at a fixed CPU budget.
 Both print the tables and refresh benchmarks/RESULTS.md (unless --no-write).
 """
@@ -13,12 +13,30 @@ import time
 from pathlib import Path
 
 
+# Each part refreshes its own block of RESULTS.md, so `--only modes` leaves the other tables alone.
+PART_TITLES = {
+    "throughput": "Training throughput, sampling and memory",
+    "latency": "Command-line latency",
+    "modes": "2-D mode coverage",
+    "quality": "Quality at a fixed CPU budget",
+}
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def describe_networks(case) -> str:
+    from benchmarks.worker import FAMILIES
+
+    arms = FAMILIES[case.family]
+    settings = [s.replace("=", " = ") for s in arms.settings] + [" = ".join([*arms.width_settings, str(case.width)])]
+    return f"{case.name}: {case.channels} channel(s), {', '.join(settings)}, z {case.z_dim}, batch {case.batch}"
+
+
 def throughput_markdown(results) -> tuple[str, str, float]:
     from benchmarks.report import fmt, table
+    from benchmarks.worker import FAMILIES
 
     rows, memory, sampling = [], [], []
     headline, ratio64 = "", float("nan")
@@ -50,14 +68,16 @@ def throughput_markdown(results) -> tuple[str, str, float]:
                 f"batch {case.batch}; paired-round median {case_result.paired_ratio(gancli):.2f}×; "
                 f"by CPU time {case_result.ratio(gancli, 'cpu'):.2f}×)"
             )
-    cases = "; ".join(
-        f"{r.case.name}: {r.case.channels} channel(s), ngf = ndf = {r.case.width}, z 100, batch {r.case.batch}"
-        for r in results
-    )
+    cases = "; ".join(describe_networks(r.case) for r in results)
+    families = list(dict.fromkeys(r.case.family for r in results))
+    commands = ", ".join(f"`gancli train {f}`" for f in families)
+    plain = ", ".join(FAMILIES[f].plain.partition(":")[0].replace(".", "/") + ".py" for f in families)
     body = "\n\n".join([
         "### Training throughput (img/s, median step; ratio = plain fp32 step time / this arm's)\n\n"
-        f"Networks: {cases}. gancli runs `gancli train dcgan` (fp32 = `--precision no`, bf16 = `--precision bf16`); "
-        "the plain loop is benchmarks/plain_dcgan.py. Warm-up excluded; workers take turns step by step.\n\n"
+        f"Networks: {cases}. gancli runs {commands} (fp32 = `--precision no`, bf16 = `--precision bf16`); "
+        f"the plain loops are {plain}. A step is one generator update (WGAN-GP: with its 5 critic updates, each "
+        "on a fresh real batch) and img/s = batch / step time in every arm. Warm-up excluded; workers take turns "
+        "step by step.\n\n"
         + table(("case", "arm", "img/s", "img per CPU-s", "ratio (wall)", "ratio (CPU)", "notes"), rows),
         "### Sampling throughput (`gancli.load(ckpt).sample(64, seed=i)`, median of 5 after a warm-up)\n\n"
         + table(("model", "batch", "img/s", "load ms"), sampling),
@@ -108,36 +128,36 @@ def run(args) -> int:
     started = time.perf_counter()
     machine = describe()
     log(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, load {machine['load_average']}")
-    sections, headline, ratio64 = [], "", float("nan")
+    sections, headline, ratio64 = {}, "", float("nan")
 
     if wanted("throughput"):
         results = throughput.run(quick=args.quick, native_bf16=machine["native_bf16"] == "yes", progress=log)
-        body, headline, ratio64 = throughput_markdown(results)
-        sections.append(body)
+        sections["throughput"], headline, ratio64 = throughput_markdown(results)
     if wanted("latency"):
         log("latency: gancli --help, gancli plugins list")
-        sections.append(latency_markdown(latency.measure(runs=7 if args.quick else 15)))
+        sections["latency"] = latency_markdown(latency.measure(runs=7 if args.quick else 15))
     if not args.quick and wanted("modes"):
         from benchmarks import modes
 
-        sections.append(modes.run(seeds=args.seeds, steps=args.mode_steps, progress=log).markdown())
+        sections["modes"] = modes.run(seeds=args.seeds, steps=args.mode_steps, progress=log, jobs=args.jobs).markdown()
     if not args.quick and wanted("quality"):
         from benchmarks import quality
 
-        sections.append(quality.run(budget_minutes=args.budget_minutes, progress=log).markdown())
+        sections["quality"] = quality.run(budget_minutes=args.budget_minutes, progress=log).markdown()
 
     machine["load_average_end"] = load_average()
     seconds = time.perf_counter() - started
-    title = f"## Latest `{'make bench-quick' if args.quick else 'make bench'}` ({mode})"
-    body = "\n\n".join([title, machine_markdown(machine, command, seconds), *sections])
-    print(body)
+    machine_table = machine_markdown(machine, command, seconds)
+    blocks = {part: f"## {PART_TITLES[part]} (latest run: {mode})\n\n{machine_table}\n\n{body}"
+              for part, body in sections.items()}
+    print("\n\n".join(blocks.values()))
     if headline:
         print("\n" + headline)
     if not args.no_write:
         ratio = f"{ratio64:.2f}×" if ratio64 == ratio64 else "not run"
         row = (f"| {machine['date']} | `{command}` | {machine['cpu']} | {machine['cores']} | {machine['torch']} | "
                f"{machine['load_average']} | {ratio} |")
-        path = update_results(mode, body, row, Path(args.results) if args.results else _default_results())
+        path = update_results(blocks, row, Path(args.results) if args.results else _default_results())
         log(f"wrote {path}")
     return 0
 
@@ -152,19 +172,16 @@ def profile(args) -> int:
     """Where a training step's time goes: torch.profiler over a few steps of one arm."""
     import tempfile
 
-    from benchmarks.throughput import CASES, Arm, Worker, write_images
+    from benchmarks.throughput import CASES, Arm, Worker, worker_spec, write_images
 
-    case = CASES[args.resolution]
+    case = CASES[("dcgan", args.resolution)]
     arm = Arm(args.arm, args.arm, "no", warmup=2, rounds=1, per_round=args.steps)
     with tempfile.TemporaryDirectory(prefix="gancli-profile-") as tmp:
         tmp = Path(tmp)
         data = write_images(tmp / "images.npz", case)
         out = Path(args.out) if args.out else tmp / "profile.txt"
-        spec = {
-            "kind": args.arm, "data": str(data), "resolution": case.resolution, "channels": case.channels,
-            "width": case.width, "z_dim": case.z_dim, "batch": case.batch, "steps": arm.total_steps,
-            "precision": "no", "out": str(tmp / "run"), "profile_after": arm.warmup, "profile_steps": args.steps,
-            "profile_out": str(out),
+        spec = worker_spec(case, arm, data, tmp / "run") | {
+            "profile_after": arm.warmup, "profile_steps": args.steps, "profile_out": str(out),
         }
         worker = Worker(spec, tmp / "worker.log")
         try:
@@ -192,6 +209,7 @@ def main(argv=None) -> int:
     size.add_argument("--full", action="store_true", help="everything, with more rounds (about an hour)")
     p_run.add_argument("--only", help="comma-separated parts: throughput,latency,modes,quality")
     p_run.add_argument("--seeds", type=int, default=5, help="seeds per 2-D mode-coverage configuration")
+    p_run.add_argument("--jobs", type=int, default=2, help="2-D mode-coverage runs at a time (one thread each)")
     p_run.add_argument("--mode-steps", type=int, help="cap the steps of each 2-D run (default: the recipe's)")
     p_run.add_argument("--budget-minutes", type=float, default=10.0, help="CPU budget per family for the quality table")
     p_run.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md)")

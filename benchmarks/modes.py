@@ -144,7 +144,8 @@ def _available(config: ModeConfig) -> Optional[str]:
     return f"{config.family} has no setting {', '.join(missing)}" if missing else None
 
 
-def train_and_score(config: ModeConfig, data: str, seed: int, workdir: Path, steps: Optional[int]) -> tuple[dict, float, Optional[str]]:
+def train_and_score(config: ModeConfig, data: str, seed: int, workdir: Path, steps: Optional[int],
+                    env: Optional[dict] = None) -> tuple[dict, float, Optional[str]]:
     import gancli
     from gancli.data.toys import TOYS
     from gancli.metrics.modes import mode_coverage
@@ -160,7 +161,7 @@ def train_and_score(config: ModeConfig, data: str, seed: int, workdir: Path, ste
     for override in config.overrides:
         argv += ["--set", override]
     started = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=worker_env())
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**worker_env(), **(env or {})})
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError((proc.stderr.strip().splitlines() or ["no output"])[-1])
@@ -175,32 +176,49 @@ def _gancli() -> list[str]:
     return gancli_executable()
 
 
-def run(seeds: int = 5, steps: Optional[int] = None, configs=CONFIGS, datasets=DATASETS, progress=print) -> ModeResults:
+def run(seeds: int = 5, steps: Optional[int] = None, configs=CONFIGS, datasets=DATASETS, progress=print,
+        jobs: int = 1) -> ModeResults:
+    """Train and score every (configuration, dataset, seed); ``jobs`` runs at a time, one thread each
+    when more than one (these 2-D MLPs gain little from a second thread, a lot from a second run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     cells: dict[tuple[str, str], Cell] = {}
-    skipped = []
+    skipped, tasks = [], []
+    for config in configs:
+        why = _available(config)
+        if why:
+            skipped.append((config.label, why))
+            progress(f"modes: skip {config.label}: {why}")
+            continue
+        for data in datasets:
+            cells[(config.label, data)] = Cell()
+            tasks += [(config, data, seed) for seed in range(seeds)]
+    threads = {"OMP_NUM_THREADS": "1"} if jobs > 1 else {}
+
+    def one(task):
+        config, data, seed = task
+        cell = cells[(config.label, data)]
+        if cell.failure:
+            return
+        try:
+            coverage, seconds, recipe = train_and_score(config, data, seed, Path(tmp), steps, threads)
+        except RuntimeError as exc:
+            cell.failure = str(exc)[:200]
+            progress(f"modes: {config.label} on {data} failed: {cell.failure}")
+            return
+        cell.recipe = recipe
+        cell.modes.append(coverage["modes_captured"])
+        cell.high_quality.append(coverage["high_quality_share"])
+        cell.reverse_kl.append(coverage["reverse_kl"])
+        cell.seconds.append(seconds)
+        cell.total_modes = coverage["total_modes"]
+        progress(f"modes: {config.label} {data} seed {seed}: {coverage['modes_captured']}/"
+                 f"{coverage['total_modes']} modes, HQ {coverage['high_quality_share']:.1%} ({seconds:.0f} s)")
+
     with tempfile.TemporaryDirectory(prefix="gancli-modes-") as tmp:
-        for config in configs:
-            why = _available(config)
-            if why:
-                skipped.append((config.label, why))
-                progress(f"modes: skip {config.label}: {why}")
-                continue
-            for data in datasets:
-                cell = cells.setdefault((config.label, data), Cell())
-                for seed in range(seeds):
-                    try:
-                        coverage, seconds, recipe = train_and_score(config, data, seed, Path(tmp), steps)
-                    except RuntimeError as exc:
-                        cell.failure = str(exc)[:200]
-                        progress(f"modes: {config.label} on {data} failed: {cell.failure}")
-                        break
-                    cell.recipe = recipe
-                    cell.modes.append(coverage["modes_captured"])
-                    cell.high_quality.append(coverage["high_quality_share"])
-                    cell.reverse_kl.append(coverage["reverse_kl"])
-                    cell.seconds.append(seconds)
-                    cell.total_modes = coverage["total_modes"]
-                    progress(f"modes: {config.label} {data} seed {seed}: {coverage['modes_captured']}/"
-                             f"{coverage['total_modes']} modes, HQ {coverage['high_quality_share']:.1%} ({seconds:.0f} s)")
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(one, tasks))
     note = f"Steps: {steps} per run." if steps else "Steps: each recipe's (or the family default's)."
+    if jobs > 1:
+        note += f" {jobs} runs at a time, one thread each (s/run is wall time under that sharing)."
     return ModeResults(cells, skipped, seeds, note)

@@ -43,9 +43,10 @@ def append_history(text: str, row: str) -> str:
     return text.rstrip() + "\n" + row + "\n"
 
 
-def update_results(name: str, body: str, history_row: str, path: Path = RESULTS) -> Path:
+def update_results(blocks: dict[str, str], history_row: str, path: Path = RESULTS) -> Path:
     text = path.read_text(encoding="utf-8") if path.exists() else "# gancli benchmark results\n"
-    text = refresh_block(text, name, body)
+    for name, body in blocks.items():
+        text = refresh_block(text, name, body)
     text = append_history(text, history_row)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -1,9 +1,10 @@
-"""Training throughput: ``gancli train dcgan`` against the plain PyTorch loop, side by side.
+"""Training throughput: ``gancli train <family>`` against a plain PyTorch loop, side by side.
 
 Every arm is its own worker process (benchmarks.worker); the workers take turns step by step, in a
 rotating order, so a change of machine load hits every arm alike. Warm-up steps (the first, which
 also includes start-up) are excluded. The data are seeded random uint8 images held in memory: the
-speed of these networks does not depend on the pixels.
+speed of these networks does not depend on the pixels. A step is one generator update (for WGAN-GP
+with its 5 critic updates, each on a fresh real batch), and img/s counts batch × steps in every arm.
 """
 from __future__ import annotations
 
@@ -24,10 +25,15 @@ class Case:
     name: str
     resolution: int
     channels: int
-    width: int  # ngf = ndf
+    width: int  # the gancli settings it goes to: benchmarks.worker.FAMILIES
     batch: int = 64
     z_dim: int = 100
     dataset_size: int = 1024
+    family: str = "dcgan"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.family}-{self.resolution}"
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,12 @@ class Arm:
         return self.warmup + self.rounds * self.per_round + 1  # +1: a tail step run alone, see run_case
 
 
-# 32×32: the Fashion-MNIST recipe's shape (1 channel, ngf = ndf = 32); 64×64: the paper's (3 channels, 64)
+# DCGAN 32×32: the Fashion-MNIST recipe's shape (1 channel, ngf = ndf = 32); 64×64: the paper's (3 channels,
+# 64); WGAN-GP 32×32: recipes/wgan-gp-fashion-mnist.toml (DCGAN-like nets of width 32, z 128)
 CASES = {
-    32: Case("DCGAN 32×32", 32, 1, 32),
-    64: Case("DCGAN 64×64", 64, 3, 64),
+    ("dcgan", 32): Case("DCGAN 32×32", 32, 1, 32),
+    ("dcgan", 64): Case("DCGAN 64×64", 64, 3, 64),
+    ("wgan-gp", 32): Case("WGAN-GP 32×32", 32, 1, 32, z_dim=128, family="wgan-gp"),
 }
 
 
@@ -141,6 +149,14 @@ class Worker:
         self._log.close()
 
 
+def worker_spec(case: Case, arm: Arm, data: Path, out: Path) -> dict:
+    return {
+        "kind": arm.kind, "family": case.family, "data": str(data), "resolution": case.resolution,
+        "channels": case.channels, "width": case.width, "z_dim": case.z_dim, "batch": case.batch,
+        "steps": arm.total_steps, "precision": arm.precision, "out": str(out),
+    }
+
+
 def write_images(path: Path, case: Case, seed: int = 0) -> Path:
     import numpy as np
 
@@ -153,7 +169,7 @@ def write_images(path: Path, case: Case, seed: int = 0) -> Path:
 
 def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, str] | None = None,
              progress=print) -> CaseResult:
-    data = write_images(workdir / f"images-{case.resolution}.npz", case)
+    data = write_images(workdir / f"images-{case.slug}.npz", case)
     results = [ArmResult(a) for a in arms]
     for r in results:
         if skipped and r.arm.label in skipped:
@@ -162,15 +178,11 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
     workers: dict[str, Worker] = {}
     try:
         for r in live:
-            spec = {
-                "kind": r.arm.kind, "data": str(data), "resolution": case.resolution, "channels": case.channels,
-                "width": case.width, "z_dim": case.z_dim, "batch": case.batch, "steps": r.arm.total_steps,
-                "precision": r.arm.precision, "out": str(workdir / f"run-{case.resolution}-{r.arm.label.replace(' ', '-')}"),
-            }
+            spec = worker_spec(case, r.arm, data, workdir / f"run-{case.slug}-{r.arm.label.replace(' ', '-')}")
             if r.arm.sampling:
                 spec["sampling"] = {"batch": 64, "repeats": 5}
             slug = "".join(c if c.isalnum() else "-" for c in r.arm.label)
-            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.resolution}-{slug}.log",
+            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.slug}-{slug}.log",
                                           omp_default=r.arm.omp_default)
         for r in live:
             progress(f"  {case.name} {r.arm.label}: warm-up ({r.arm.warmup} steps)")
@@ -198,19 +210,22 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
 
 
 def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str, str]]]:
-    """Which arms run at which size; emulated bf16 (no native support) is ~30× slower, so it gets one step."""
+    """Which arms run for which case; emulated bf16 (no native support) is ~30× slower, so it gets one step,
+    at DCGAN 32×32 only."""
+    dcgan32 = CASES[("dcgan", 32)]
+    schedule = [  # case, warm-up steps, rounds, steps per round
+        (dcgan32, 3, 6 if quick else 15, 2),
+        (CASES[("dcgan", 64)], 2, 4 if quick else 10, 1),
+        # a step is 5 critic updates (each with the penalty's double backward) and a G update: fewer rounds
+        (CASES[("wgan-gp", 32)], 2, 4 if quick else 10, 1),
+    ]
     out = []
-    for res in (32, 64):
-        case = CASES[res]
-        if res == 32:
-            warmup, rounds, per_round = 3, (6 if quick else 15), 2
-        else:
-            warmup, rounds, per_round = 2, (4 if quick else 10), 1
+    for case, warmup, rounds, per_round in schedule:
         arms = [
             Arm("plain fp32", "plain", "no", warmup, rounds, per_round),
             Arm("gancli fp32", "gancli", "no", warmup, rounds, per_round, sampling=True),
         ]
-        if res == 32:
+        if case == dcgan32:
             # what the machine's load does to a plain script left at OpenMP's default (spinning) wait policy
             arms.append(Arm("plain fp32, OMP default", "plain", "no", 2, 3 if quick else 6, 1, omp_default=True))
         skipped = {}
@@ -218,8 +233,8 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
             arms.append(Arm("gancli bf16", "gancli", "bf16", warmup, rounds, per_round))
         else:
             arms.append(Arm("gancli bf16", "gancli", "bf16", 1, 1 if quick else 2, 1))
-            if res == 64:
-                skipped["gancli bf16"] = "not run: no native bf16 on this CPU (emulated, see 32×32)"
+            if case != dcgan32:
+                skipped["gancli bf16"] = f"not run: no native bf16 on this CPU (emulated, see {dcgan32.name})"
         out.append((case, arms, skipped))
     return out
 

@@ -5,19 +5,36 @@ the plain loop see the same machine conditions even when the load drifts, while 
 process: its own peak memory, and gancli its own process-level settings. Each finished step is
 reported as one JSON line (wall and CPU seconds) on the original stdout; everything else goes to stderr.
 
-The gancli arm runs the real command line, ``gancli train dcgan ...``; the only thing replaced is the
+The gancli arm runs the real command line, ``gancli train <family> ...``; the only thing replaced is the
 progress display, which the training loop calls once per finished step and which here reports the
 step's time and waits for its turn.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TextIO
+
+
+@dataclass(frozen=True)
+class FamilyArms:
+    """How one family's two arms build the same networks."""
+
+    plain: str  # "module:Class" of the plain PyTorch loop
+    width_settings: tuple[str, ...]  # the gancli settings that each take the case's width
+    settings: tuple[str, ...] = ()  # further gancli settings that pin the architecture the plain loop builds
+
+
+FAMILIES = {
+    "dcgan": FamilyArms("benchmarks.plain_dcgan:PlainDCGAN", ("ngf", "ndf")),
+    "wgan-gp": FamilyArms("benchmarks.plain_wgan_gp:PlainWGANGP", ("width",), ("arch=dcgan",)),
+}
 
 
 def _maxrss_mib() -> float:
@@ -94,9 +111,9 @@ def _load_images(path: str):
 def run_plain(spec: dict, stepper: Stepper) -> dict:
     import torch
 
-    from benchmarks.plain_dcgan import PlainDCGAN
-
-    model = PlainDCGAN(_load_images(spec["data"]), z_dim=spec["z_dim"], width=spec["width"],
+    module, _, name = FAMILIES[spec["family"]].plain.partition(":")
+    plain_loop = getattr(importlib.import_module(module), name)
+    model = plain_loop(_load_images(spec["data"]), z_dim=spec["z_dim"], width=spec["width"],
                        batch_size=spec["batch"], seed=spec.get("seed", 0))
     total = spec["steps"]
     stepper.wait_turn()
@@ -124,12 +141,15 @@ def run_gancli(spec: dict, stepper: Stepper) -> dict:
 
     loop.Progress = SteppedProgress
     out = Path(spec["out"])
+    family = spec["family"]
+    arms = FAMILIES[family]
+    settings = [*(f"{key}={spec['width']}" for key in arms.width_settings), *arms.settings,
+                f"z_dim={spec['z_dim']}", *spec.get("set", [])]
     argv = [
-        "gancli", "train", "dcgan", "--data", spec["data"], "--resolution", str(spec["resolution"]),
+        "gancli", "train", family, "--data", spec["data"], "--resolution", str(spec["resolution"]),
         "--channels", str(spec["channels"]), "--batch", str(spec["batch"]), "--steps", str(spec["steps"]),
         "--precision", spec["precision"], "--seed", str(spec.get("seed", 0)), "--out", str(out),
-        "--set", f"ngf={spec['width']}", "--set", f"ndf={spec['width']}", "--set", f"z_dim={spec['z_dim']}",
-        *[a for s in spec.get("set", []) for a in ("--set", s)],
+        *[a for s in settings for a in ("--set", s)],
     ]
     from gancli.cli import main
 

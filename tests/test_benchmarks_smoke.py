@@ -27,7 +27,7 @@ def test_throughput_runs_gancli_and_plain_side_by_side(tmp_path):
     assert gancli.maxrss_mib > 50 and plain.maxrss_mib > 50
     assert gancli.sampling["batch"] == 64 and gancli.sampling["images_per_second"] > 0
     # the gancli arm went through `gancli train`: a real run directory with a checkpoint
-    assert (tmp_path / "run-16-gancli-fp32" / "checkpoints" / "last.safetensors").is_file()
+    assert (tmp_path / "run-dcgan-16-gancli-fp32" / "checkpoints" / "last.safetensors").is_file()
 
 
 def test_plain_loop_trains_the_plugin_networks():
@@ -43,17 +43,39 @@ def test_plain_loop_trains_the_plugin_networks():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.netG.parameters()))
 
 
+def test_plain_wgan_gp_loop_trains_the_plugin_networks():
+    import torch
+
+    from benchmarks import plain_wgan_gp
+    from benchmarks.plain_wgan_gp import PlainWGANGP
+    from gancli_plugin_wgan.config import WGANGPConfig
+
+    # the gancli arm runs the plugin's defaults: both arms must do the same maths
+    config = WGANGPConfig()
+    assert (plain_wgan_gp.LAMBDA, plain_wgan_gp.CRITIC_ITERS) == (config.gp_lambda, config.n_critic)
+    assert (plain_wgan_gp.LR, plain_wgan_gp.BETAS) == (config.lr, (config.beta1, config.beta2))
+    assert config.critic_norm == "none"
+    images = torch.randint(0, 256, (16, 1, 16, 16), dtype=torch.uint8)
+    model = PlainWGANGP(images, z_dim=8, width=4, batch_size=8)
+    before = [p.detach().clone() for p in model.netG.parameters()]
+    terms = [model.step() for _ in range(3)]
+    assert all(math.isfinite(v) for t in terms for v in t.values())
+    assert all(t["gp"] >= 0 for t in terms)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.netG.parameters()))
+
+
 def test_results_blocks_are_refreshed_not_duplicated(tmp_path):
     path = tmp_path / "RESULTS.md"
     path.write_text("# results\n\nhand-written reading\n")
-    report.update_results("quick", "table one", "| a | b |", path)
-    report.update_results("quick", "table two", "| c | d |", path)
+    report.update_results({"throughput": "table one", "modes": "modes one"}, "| a | b |", path)
+    report.update_results({"throughput": "table two"}, "| c | d |", path)
     text = path.read_text()
     assert "hand-written reading" in text
     assert "table two" in text and "table one" not in text
-    assert text.count("<!-- bench:quick -->") == 1
+    assert "modes one" in text  # a part that did not run keeps its last table
+    assert text.count("<!-- bench:throughput -->") == 1
     assert text.index("| a | b |") < text.index("| c | d |")  # history is appended
-    assert text.index("<!-- /bench:quick -->") < text.index(report.HISTORY_TITLE)
+    assert text.index("<!-- /bench:throughput -->") < text.index(report.HISTORY_TITLE)
 
 
 def test_line_chart_writes_a_png(tmp_path):
