@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     p_run = sub.add_parser("run", help="run the benchmarks and refresh RESULTS.md")
     size = p_run.add_mutually_exclusive_group(required=True)
     size.add_argument("--quick", action="store_true", help="throughput, sampling, memory, latency (< 10 min)")
-    size.add_argument("--full", action="store_true", help="everything, with more rounds (about an hour)")
+    size.add_argument("--full", action="store_true", help="everything, with more rounds (about two hours on 2 cores)")
     p_run.add_argument("--only", help="comma-separated parts: throughput,latency,modes,quality")
     p_run.add_argument("--seeds", type=int, default=5, help="seeds per 2-D mode-coverage configuration")
     p_run.add_argument("--jobs", type=int, default=2, help="2-D mode-coverage runs at a time (one thread each)")

@@ -71,17 +71,17 @@ class QualityResults:
                 continue
             last = run.scores[-1]
             best = min(run.scores, key=lambda s: s.fid)
-            rows.append((run.family, run.recipe, last.step, run.images_seen, fmt(last.fid, 2), fmt(last.kid * 1e3, 2),
+            rows.append((run.family, run.recipe, last.step, run.images_seen, fmt(last.fid, 2), fmt(last.kid, 2),
                          fmt(last.precision, 3), fmt(last.recall, 3), f"best FID {best.fid:.2f} at {best.minutes:.1f} min"))
         f = self.floor
-        rows.append(("real vs real (train vs test)", "—", "—", "—", fmt(f.fid, 2), fmt(f.kid * 1e3, 2),
+        rows.append(("real vs real (train vs test)", "—", "—", "—", fmt(f.fid, 2), fmt(f.kid, 2),
                      fmt(f.precision, 3), fmt(f.recall, 3), "the floor"))
         skipped = "".join(f"\n- skipped {s}" for s in self.skipped)
         return (
             f"### Quality at a fixed CPU budget: Fashion-MNIST 32×32, {self.budget_minutes:g} min of training per family\n\n"
-            f"Features: {self.extractor}. N = {self.num_samples} generated vs {self.num_samples} test images; KID ×10³; "
+            f"Features: {self.extractor}. N = {self.num_samples} generated vs {self.num_samples} test images; KID is on the scale of these unnormalised features (read it against the floor); "
             "precision/recall with k = 3. Scores are those of the last checkpoint kept (every 100 steps) within the budget.\n\n"
-            + table(("family", "recipe", "steps", "images seen", "FID", "KID×10³", "precision", "recall", "notes"), rows)
+            + table(("family", "recipe", "steps", "images seen", "FID", "KID", "precision", "recall", "notes"), rows)
             + skipped + f"\n\n![FID against wall-clock]({PLOT.name})"
         )
 
