@@ -8,11 +8,10 @@ fp32, default memory format, the example's per-iteration ``.item()`` reads.
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 from torch import nn, optim
-from torch.utils.data import DataLoader, TensorDataset
+
+from benchmarks.plain_data import EndlessImages
 
 
 class PlainDCGAN:
@@ -29,19 +28,10 @@ class PlainDCGAN:
         self.criterion = nn.BCEWithLogitsLoss()
         self.optimizerD = optim.Adam(self.netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        dataset = TensorDataset(images_uint8.float() / 127.5 - 1.0)
-        self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
-        self._batches: Iterator = iter(())
-
-    def _next_real(self) -> torch.Tensor:
-        try:
-            return next(self._batches)[0]
-        except StopIteration:
-            self._batches = iter(self.loader)
-            return next(self._batches)[0]
+        self.real_batches = EndlessImages(images_uint8, batch_size)
 
     def step(self) -> dict[str, float]:
-        real = self._next_real()
+        real = self.real_batches.next()
         b = real.size(0)
         # (1) update D: maximize log(D(x)) + log(1 - D(G(z)))
         self.netD.zero_grad()

@@ -11,11 +11,10 @@ fp32, default memory format, and the scripts' per-iteration ``.item()`` reads.
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 from torch import autograd, optim
-from torch.utils.data import DataLoader, TensorDataset
+
+from benchmarks.plain_data import EndlessImages
 
 LAMBDA = 10.0  # gradient penalty weight
 CRITIC_ITERS = 5  # critic updates per generator update
@@ -34,16 +33,7 @@ class PlainWGANGP:
         self.netD = DCGANCritic(width, channels, resolution, norm="none")
         self.optimizerD = optim.Adam(self.netD.parameters(), lr=LR, betas=BETAS)
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=LR, betas=BETAS)
-        dataset = TensorDataset(images_uint8.float() / 127.5 - 1.0)
-        self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
-        self._batches: Iterator = iter(())
-
-    def _next_real(self) -> torch.Tensor:
-        try:
-            return next(self._batches)[0]
-        except StopIteration:
-            self._batches = iter(self.loader)
-            return next(self._batches)[0]
+        self.real_batches = EndlessImages(images_uint8, batch_size)
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         alpha = torch.rand(real.size(0), 1, 1, 1).expand_as(real)
@@ -59,7 +49,7 @@ class PlainWGANGP:
         for p in self.netD.parameters():
             p.requires_grad = True
         for _ in range(CRITIC_ITERS):
-            real = self._next_real()
+            real = self.real_batches.next()
             b = real.size(0)
             self.netD.zero_grad()
             D_real = self.netD(real).mean()
