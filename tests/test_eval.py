@@ -11,22 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from _labelled_images import quadrant_images
 from _reliability_support import one_torch_thread
 from gancli import checkpoint as ckpt_io
 
 TINY_DCGAN = ["ngf=4", "ndf=4", "z_dim=8"]
 TINY_GAN = {"z_dim": 4, "g_hidden": 16, "d_hidden": 16}
-
-
-def quadrant_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grey 16×16 images whose class (0-3) is the quadrant holding a bright square, plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    images = rng.integers(0, 60, size=(n, 16, 16)).astype(np.uint8)
-    for index, label in enumerate(labels):
-        top, left = 8 * (label // 2), 8 * (label % 2)
-        images[index, top + 2 : top + 6, left + 2 : left + 6] = 250
-    return images, labels
 
 
 def _train(family: str, source: str, out: Path, *, steps: int, batch: int, model=None, overrides=(), data=None):
