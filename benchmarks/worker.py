@@ -127,10 +127,10 @@ def run_gancli(spec: dict, stepper: Stepper) -> dict:
     import gancli.train.loop as loop
 
     class SteppedProgress:
-        def __init__(self, total: int, start: int, *, enabled: bool, title: str) -> None:
+        def __init__(self, total: int, start: int, **kwargs) -> None:
             self.total = total
 
-        def update(self, step: int, terms=None) -> None:
+        def update(self, step: int, terms=None, **kwargs) -> None:
             stepper.tick(self.total)
 
         def log(self, message: str) -> None:
@@ -139,7 +139,7 @@ def run_gancli(spec: dict, stepper: Stepper) -> dict:
         def close(self) -> None:
             pass
 
-    loop.Progress = SteppedProgress
+    loop.ProgressDisplay = SteppedProgress
     out = Path(spec["out"])
     family = spec["family"]
     arms = FAMILIES[family]

@@ -102,8 +102,8 @@ class FaultyObjective(AdversarialObjective):
         _fail(self.faults, "optimizers")
         return super().optimizers(G, D)
 
-    def begin_step(self, step, G, D):
-        _fail(self.faults, "begin_step", step)
+    def begin_step(self, progress, G, D):
+        _fail(self.faults, "begin_step", progress.step)
 
     def _poisoned(self, terms, side, step):
         if self.faults.nan_side == side and step in self.faults.nan_steps:

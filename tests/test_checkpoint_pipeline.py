@@ -18,12 +18,12 @@ def test_metadata_is_self_describing(tiny_run):
     assert meta["gancli.version"] == gancli.__version__
     assert meta["gancli.family"] == "dcgan"
     assert meta["gancli.plugin.distribution"] == "gancli-plugin-dcgan"
-    assert meta["gancli.plugin.api_version"].startswith("1.")
+    assert meta["gancli.plugin.api_version"].startswith("2.")
     assert ckpt.step == 3 and ckpt.images_seen == 24
     config = json.loads(meta["gancli.config"])
     assert config["model"]["ngf"] == 4 and config["train"]["steps"] == 3
     assert ckpt.spec.resolution == 16 and ckpt.spec.channels == 1
-    assert ckpt.has("G.") and ckpt.has("D.") and ckpt.has("state.opt_g.")
+    assert ckpt.has("G.") and ckpt.has("D.") and ckpt.has("state.opt.G.") and ckpt.has("state.opt.D.")
 
 
 def test_round_trip_weights_equal(tiny_run):

@@ -38,6 +38,6 @@ def test_two_processes_train_and_checkpoint(tiny_npz, tmp_path):
     assert lines[-1]["images_seen"] == 32
     ckpt = checkpoint.read(out / "checkpoints" / "last.safetensors")
     assert ckpt.state["world_size"] == 2
-    # each process keeps its own latent stream, both are saved for an exact resume
-    assert ckpt.has("state.rng.latents.0") and ckpt.has("state.rng.latents.1")
+    # each process keeps its own random state, both are saved for an exact resume
+    assert ckpt.has("state.rank.0.rng.torch") and ckpt.has("state.rank.1.rng.torch")
     assert torch.isfinite(gancli.load(out / "checkpoints" / "last.safetensors", device="cpu").sample(2, seed=0)).all()

@@ -18,7 +18,8 @@ from typing import Any, Optional
 
 from gancli.errors import GancliError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: optimizer state by parameter name, per-process state (plugin API 2)
+READABLE_FORMATS = ("1", "2")  # format 1 files sample, evaluate and export; only format 2 resumes
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 MAX_METADATA_VALUE_BYTES = 4 * 1024 * 1024
 MAX_METADATA_BYTES = 16 * 1024 * 1024  # all metadata strings together
@@ -258,10 +259,10 @@ def validate_metadata(path: Path, metadata: Any) -> dict[str, str]:
     missing = [k for k in REQUIRED_KEYS if k not in metadata]
     if missing:
         raise GancliError(f"{path} lacks gancli metadata {', '.join(missing)}; the file is damaged or foreign")
-    if metadata["gancli.format"] != FORMAT_VERSION:
+    if metadata["gancli.format"] not in READABLE_FORMATS:
         raise GancliError(
-            f"{path} uses checkpoint format {metadata['gancli.format'][:20]!r}, this gancli reads {FORMAT_VERSION}; "
-            f"upgrade gancli"
+            f"{path} uses checkpoint format {metadata['gancli.format'][:20]!r}, this gancli reads "
+            f"{', '.join(READABLE_FORMATS)}; upgrade gancli"
         )
     for key in ("gancli.step", "gancli.images_seen"):
         text = metadata[key]

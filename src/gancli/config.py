@@ -30,14 +30,23 @@ class DataConfig(Strict):
 class TrainConfig(Strict):
     steps: int = Field(10_000, ge=1, description="generator updates")
     batch_size: int = Field(64, ge=1, description="images per step, summed over processes")
-    precision: Literal["no", "bf16", "fp16"] = Field("no", description="mixed precision")
+    precision: Optional[Literal["no", "bf16", "fp16"]] = Field(
+        None, description="mixed precision (None: the launcher's setting, e.g. accelerate launch --mixed_precision, else no)"
+    )
+    accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (gradient accumulation); "
+                            "each process computes batch_size / (processes × accumulate) examples at a time")
+    sync_batchnorm: Optional[bool] = Field(
+        None, description="synchronized BatchNorm across CUDA processes (None: when the family asks for it)"
+    )
     seed: int = Field(0, description="seeds weights, latents and data order")
     log_every: int = Field(50, ge=1, description="steps between metrics.jsonl lines")
     sample_every: int = Field(500, ge=0, description="steps between sample grids (0: only at the end)")
     checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints (0: only at the end)")
     keep_checkpoints: int = Field(3, ge=1, description="step checkpoints kept besides last.safetensors")
     max_nonfinite: int = Field(0, ge=0, description="non-finite steps skipped before stopping")
-    num_workers: int = Field(0, ge=0, description="data loader workers for image folders and HF datasets")
+    num_workers: Optional[int] = Field(
+        None, ge=0, description="data loader workers decoding image folders and HF datasets (None: half the cores, at most 8)"
+    )
     sample_grid: int = Field(64, ge=1, description="images in the fixed-latent sample grid")
     ema: bool = Field(False, description="keep an exponential moving average of G")
     ema_half_life_kimg: float = Field(10.0, gt=0, description="EMA half-life in thousands of images")

@@ -14,7 +14,7 @@ from torch import Tensor
 from gancli import checkpoint as ckpt_io
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
-from gancli.objective import GAN
+from gancli.objective import GAN, Progress
 
 
 @dataclass
@@ -132,6 +132,9 @@ def rebuild_gan(ckpt: ckpt_io.Checkpoint, action: str) -> tuple[GAN, Any]:
         gan = record.family.load_builder()(family_config, ckpt.spec)
     if not isinstance(gan, GAN):
         raise GancliError(f"plugin {record.label}: build() must return gancli.objective.GAN, got {type(gan).__name__}")
+    with torch.random.fork_rng(devices=[]), PluginFault(record, "growing its networks to the checkpoint's phase"):
+        # a growing family has the layers of the checkpoint's phase, so its weights load strictly
+        gan.objective.grow(Progress(ckpt.step, ckpt.images_seen), gan.generator, gan.discriminator)
     return gan, record
 
 

@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 from gancli.errors import GancliError
 
-API_VERSION = "1.0"
+API_VERSION = "2.0"
 ENTRY_POINT_GROUP = "gancli.plugins"
 # Families shipped by the gancli project itself (plugins/ in the repository).
 BUILTIN_DISTRIBUTIONS = frozenset(

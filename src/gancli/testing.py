@@ -56,7 +56,7 @@ def check_family(
 
     import gancli
     from gancli.config import RunConfig
-    from gancli.objective import GAN, Objective
+    from gancli.objective import GAN, Objective, check_phases
     from gancli.train.loop import train
 
     name = family if isinstance(family, str) else family.name
@@ -78,6 +78,7 @@ def check_family(
     config = config_model.model_validate(tiny)
     config_model.model_validate({})  # the paper's defaults must validate on their own
     passed("config defaults and tiny settings validate")
+    first_variant = True
 
     kinds = [k for k in fam.data_kinds]
     variants = []
@@ -99,6 +100,12 @@ def check_family(
         gan = builder(cfg, data.spec)
         expect(isinstance(gan, GAN), "build() must return gancli.objective.GAN")
         expect(isinstance(gan.objective, Objective), "GAN.objective must be a gancli.objective.Objective")
+        try:
+            phases = check_phases(gan.objective.phases())
+        except ValueError as exc:
+            raise ConformanceError(f"{name}: objective.phases(): {exc}") from None
+        expect(any(p.network == "D" for p in phases) and any(p.network == "G" for p in phases),
+               "the phases must train both networks")
         G, D = gan.generator, gan.discriminator
         expect(isinstance(getattr(G, "z_dim", None), int) and G.z_dim > 0, "generator needs an int attribute z_dim")
         expect(int(getattr(G, "num_classes", 0) or 0) == num_classes, f"generator.num_classes must be {num_classes}")
@@ -127,13 +134,16 @@ def check_family(
         passed(f"{label}: D output shape")
 
         with tempfile.TemporaryDirectory() as tmp:
-            run = RunConfig.model_validate({
-                "family": name,
-                "data": {"source": "check"},
-                "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": steps,
-                          "checkpoint_every": steps, "seed": 0},
-                "model": cfg.model_dump(mode="json"),
-            })
+            def run_config(**train_settings):
+                return RunConfig.model_validate({
+                    "family": name,
+                    "data": {"source": "check"},
+                    "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": steps,
+                              "checkpoint_every": steps, "seed": 0, "ema": True, **train_settings},
+                    "model": cfg.model_dump(mode="json"),
+                })
+
+            run = run_config()
             result = train(run, cfg, out=Path(tmp) / "run", data=data, show_progress=False)
             expect(result.step == steps, f"training stopped at step {result.step}, expected {steps}")
             lines = (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
@@ -152,4 +162,31 @@ def check_family(
             expect(tuple(a.shape) == (n, *data.spec.shape), "sample shape mismatch after reload")
             pipe.sample(n, seed=3, truncation=0.5)
             passed(f"{label}: checkpoint reload, seeded sampling without data")
+            if first_variant:
+                _check_resume_and_accumulation(name, cfg, data, run_config, result.last_checkpoint, Path(tmp),
+                                               steps, expect)
+                passed(f"{label}: resume is bit-exact, gradient accumulation trains")
+                first_variant = False
     return report
+
+
+def _check_resume_and_accumulation(name, cfg, data, run_config, straight, tmp: Path, steps: int, expect) -> None:
+    """Stopping after steps − 1 and resuming gives the straight run's checkpoint bit for bit; two
+    micro-batches per step (train.accumulate = 2) train with finite losses."""
+    import torch
+
+    from gancli import checkpoint as ckpt_io
+    from gancli.train.loop import train
+
+    first = run_config(steps=steps - 1, checkpoint_every=steps - 1, sample_every=0)
+    train(first, cfg, out=tmp / "resumed", data=data, show_progress=False)
+    resumed = train(run_config(), cfg, out=tmp / "resumed", data=data, show_progress=False, resume=True)
+    a, b = ckpt_io.read(straight), ckpt_io.read(resumed.last_checkpoint)
+    expect(set(a.tensor_names) == set(b.tensor_names), "a resumed run must save the same tensors as a straight one")
+    ta, tb = a.tensors(""), b.tensors("")
+    differing = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    expect(not differing, f"resuming is not bit-exact on the CPU: {differing[:3]} differ (objective state or "
+                          f"randomness outside Step's draws is missing from the checkpoint)")
+    accumulated = train(run_config(steps=2, accumulate=2, checkpoint_every=2, sample_every=0), cfg,
+                        out=tmp / "accumulated", data=data, show_progress=False)
+    expect(accumulated.step == 2, "training with train.accumulate = 2 must run")

@@ -34,7 +34,7 @@ def _gan(spec: DataSpec = POINTS, **settings):
 def _step(gan, real: torch.Tensor, labels=None, seed: int = 0) -> Step:
     return Step(
         index=0, real=real, labels=labels, G=gan.generator, D=gan.discriminator, z_dim=gan.generator.z_dim,
-        num_classes=0, latent_generator=torch.Generator().manual_seed(seed),
+        num_classes=0, seed=seed,
     )
 
 
@@ -102,7 +102,7 @@ def test_feature_matching_generator_loss_is_computed_on_discriminator_features()
     G, D = gan.generator, gan.discriminator
     real = torch.randn(16, 2)
     terms = gan.objective.g_loss(_step(gan, real, seed=3))
-    fake = G(torch.randn(16, 4, generator=torch.Generator().manual_seed(3)))
+    fake = G(_step(gan, real, seed=3).latents())  # the step's own (counter-based) latents
     expected = feature_matching_loss(D(real, return_features=True)[1], D(fake, return_features=True)[1]).detach()
     assert float(terms["loss"].detach()) == pytest.approx(float(expected), rel=1e-5)
     assert float(terms["fm"]) == pytest.approx(float(expected), rel=1e-5)
@@ -148,7 +148,7 @@ def test_historical_averaging_state_survives_checkpoint_and_resume(tmp_path: Pat
 
     a = ckpt_io.read(straight.last_checkpoint)
     b = ckpt_io.read(resumed.last_checkpoint)
-    history_a, history_b = a.tensors("state.objective.history."), b.tensors("state.objective.history.")
+    history_a, history_b = a.tensors("state.rank.0.objective.history."), b.tensors("state.rank.0.objective.history.")
     assert set(history_a) == set(history_b)
     assert {"G.count", "D.count"} <= set(history_a)
     # the averages include the initial weights and one value per update: 1 + 8 steps
@@ -203,7 +203,7 @@ def test_semi_supervised_losses_equal_the_hand_computed_cross_entropy_formulatio
     fake = torch.tensor([[1.5, 1.5], [-0.3, 0.7]])
     objective = AdversarialObjective(loss="nonsaturating", semi_supervised=True, unsupervised_weight=0.5)
     s = Step(index=0, real=real, labels=labels, G=_FixedSamples(fake), D=_FixedLogits(weight), z_dim=1,
-             num_classes=0, latent_generator=torch.Generator().manual_seed(0))
+             num_classes=0, seed=0)
     terms = objective.d_loss(s)
 
     w = weight.tolist()
@@ -236,16 +236,17 @@ def test_labelled_pool_keeps_the_last_labelled_examples_and_draws_only_from_them
     pool = LabelledPool(capacity=4)
     pool.add(torch.arange(8.0).view(4, 2), torch.tensor([0, -1, 1, -1]))
     assert pool.size == 2
-    x, y = pool.draw(50, torch.Generator().manual_seed(0))
+    x, y = pool.take(torch.randint(pool.size, (50,), generator=torch.Generator().manual_seed(0)))
     assert set(y.tolist()) == {0, 1}
     assert all(row in ([0.0, 1.0], [4.0, 5.0]) for row in x.tolist())
     pool.add(torch.arange(10.0, 16.0).view(3, 2), torch.tensor([2, 2, 3]))
     assert pool.size == 4 and pool.count == 5  # the oldest example (class 0) was overwritten
-    x, y = pool.draw(200, torch.Generator().manual_seed(1))
+    x, y = pool.take(torch.randint(pool.size, (200,), generator=torch.Generator().manual_seed(1)))
     assert set(y.tolist()) == {1, 2, 3}
     copy = LabelledPool(capacity=4)
     copy.load_state_tensors(pool.state_tensors())
-    for a, b in zip(copy.draw(20, torch.Generator().manual_seed(2)), pool.draw(20, torch.Generator().manual_seed(2))):
+    index = torch.randint(pool.size, (20,), generator=torch.Generator().manual_seed(2))
+    for a, b in zip(copy.take(index), pool.take(index)):
         assert torch.equal(a, b)
 
 
@@ -256,12 +257,12 @@ def test_semi_supervised_cross_entropy_uses_a_labelled_batch_from_the_pool():
     objective = AdversarialObjective(semi_supervised=True, supervised_batch=5)
     D = _FixedLogits(weight)
     s = Step(index=0, real=real, labels=labels, G=_FixedSamples(real[:2]), D=D, z_dim=1,
-             num_classes=0, latent_generator=torch.Generator().manual_seed(7))
+             num_classes=0, seed=7)
     supervised = float(objective.d_loss(s)["supervised"])
-    # the same draw by hand: the pool holds rows 0 and 2, and the step's generator picks from them
-    generator = torch.Generator().manual_seed(7)
-    torch.randn(4, 1, generator=generator)  # the step's latents come first
-    index = torch.randint(2, (5,), generator=generator)
+    # the same draw by hand: the pool holds rows 0 and 2, and the step's second draw picks from them
+    twin = Step(index=0, real=real, labels=labels, G=_FixedSamples(real[:2]), D=D, z_dim=1, num_classes=0, seed=7)
+    twin.latents()  # the step's latents come first
+    index = twin.randint(2, n=5)
     pool_x, pool_y = real[[0, 2]][index], labels[[0, 2]][index]
     expected = torch.nn.functional.cross_entropy(pool_x @ weight, pool_y)
     assert supervised == pytest.approx(float(expected), rel=1e-6)
@@ -324,7 +325,7 @@ def test_semi_supervised_labelled_pool_survives_checkpoint_and_resume(tmp_path: 
     train(run(3), config, out=tmp_path / "resumed", show_progress=False)
     resumed = train(run(6), config, out=tmp_path / "resumed", resume=True, show_progress=False)
     a, b = ckpt_io.read(straight.last_checkpoint), ckpt_io.read(resumed.last_checkpoint)
-    pool_a, pool_b = a.tensors("state.objective.labelled."), b.tensors("state.objective.labelled.")
+    pool_a, pool_b = a.tensors("state.rank.0.objective.labelled."), b.tensors("state.rank.0.objective.labelled.")
     assert set(pool_a) == {"x", "y", "count"} and int(pool_a["count"]) > 0
     assert (pool_a["y"] >= 0).all()
     for name in pool_a:

@@ -1,4 +1,4 @@
-"""Exponential moving average of the generator's weights."""
+"""Exponential moving average of the generator's weights, matched by name."""
 from __future__ import annotations
 
 import copy
@@ -8,15 +8,51 @@ from torch import nn
 
 
 class EMA:
-    """``G_ema = β·G_ema + (1−β)·G``; β from a half-life in images (StyleGAN2's convention) or a fixed decay."""
+    """``G_ema = β·G_ema + (1−β)·G``; β from a half-life in images (StyleGAN2's convention) or a fixed decay.
+
+    Parameters are paired by name, so a generator that grows keeps the averages of its
+    existing layers (:meth:`follow`). Buffers are copied from G (``buffers="copy"``:
+    running statistics, a mapping network's w_avg, as NVlabs do) or averaged like the
+    weights (``"average"``, floating-point buffers only; integer counters are copied).
+    """
 
     def __init__(
-        self, generator: nn.Module, *, half_life_kimg: float, decay: float | None = None, start_step: int = 0
+        self, generator: nn.Module, *, half_life_kimg: float, decay: float | None = None, start_step: int = 0,
+        buffers: str = "copy",
     ) -> None:
+        if buffers not in ("copy", "average"):
+            raise ValueError(f"EMA buffers must be 'copy' or 'average', got {buffers!r}")
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
         self.half_life_images = half_life_kimg * 1000.0
         self.decay = decay
         self.start_step = start_step
+        self.buffers = buffers
+        self._pair(generator)
+
+    def _pair(self, generator: nn.Module) -> None:
+        ema_params = dict(self.model.named_parameters())
+        ema_buffers = dict(self.model.named_buffers())
+        pairs = [(ema_params[name], p) for name, p in generator.named_parameters()]
+        buffer_pairs = [(ema_buffers[name], b) for name, b in generator.named_buffers()]
+        self._params = [e for e, _ in pairs], [p for _, p in pairs]
+        self._float_buffers = [(e, b) for e, b in buffer_pairs if e.is_floating_point()]
+        self._other_buffers = [(e, b) for e, b in buffer_pairs if not e.is_floating_point()]
+        self._signature = _signature(generator)
+
+    def follow(self, generator: nn.Module) -> bool:
+        """After ``generator`` gained layers: give the EMA copy the same structure, keeping the
+        averages of the layers it had and starting the new ones from G's values. True if it changed."""
+        if _signature(generator) == self._signature:
+            return False
+        old = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
+        model = copy.deepcopy(generator).eval().requires_grad_(False)
+        with torch.no_grad():
+            for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+                if name in old and old[name].shape == tensor.shape:
+                    tensor.copy_(old[name])
+        self.model = model
+        self._pair(generator)
+        return True
 
     def beta(self, batch_size: int) -> float:
         if self.decay is not None:
@@ -26,11 +62,19 @@ class EMA:
     @torch.no_grad()
     def update(self, generator: nn.Module, *, step: int, batch_size: int) -> None:
         beta = 0.0 if step < self.start_step else self.beta(batch_size)
-        ema_params = list(self.model.parameters())
-        params = [p.detach() for p in generator.parameters()]
+        ema_params, params = self._params
         if beta == 0.0:
             torch._foreach_copy_(ema_params, params)
         else:
             torch._foreach_lerp_(ema_params, params, 1.0 - beta)
-        for ema_buffer, buffer in zip(self.model.buffers(), generator.buffers()):
+        for ema_buffer, buffer in self._other_buffers:
             ema_buffer.copy_(buffer)
+        for ema_buffer, buffer in self._float_buffers:
+            if self.buffers == "average" and beta > 0.0:
+                ema_buffer.lerp_(buffer, 1.0 - beta)
+            else:
+                ema_buffer.copy_(buffer)
+
+
+def _signature(module: nn.Module) -> tuple:
+    return tuple((name, tuple(t.shape)) for name, t in [*module.named_parameters(), *module.named_buffers()])

@@ -163,8 +163,8 @@ class Lab:
 
         x = fake.detach().clone().requires_grad_(True)
         s = Step(
-            index=step, real=real, labels=None, G=_FixedOutput(x), D=D, z_dim=z_dim, num_classes=0,
-            latent_generator=torch.Generator(device=x.device).manual_seed(self.seed),
+            index=step, real=real, labels=None, G=_FixedOutput(x), D=D, z_dim=z_dim, num_classes=0, seed=self.seed,
+            phase="G",
         )
         loss = objective.g_loss(s)["loss"]
         # the loss is a batch mean: times the batch size gives each sample's own gradient

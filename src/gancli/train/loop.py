@@ -1,15 +1,24 @@
-"""The training loop: one plain function around a family's Objective (stylegan2-ada style)."""
+"""The training loop: one plain function over a family's phases (stylegan2-ada style).
+
+Setup builds the family's GAN (at the checkpoint's growth phase when resuming), places
+it, makes the EMA and the optimizers and restores state. Each iteration then runs the
+objective's phases in order; a phase repeat is one optimizer step: ``accumulate``
+micro-batches of forward and backward, one all-reduce of the phase network's gradients
+(gancli.train.distributed says why the trainer owns it), the ``after_backward`` hook and
+the step (skipped when a gradient is not finite). Per iteration there is one small
+collective, for a stop signal or a non-finite loss on any process.
+"""
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
+import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -17,12 +26,15 @@ import gancli
 from gancli import checkpoint as ckpt_io
 from gancli.config import RunConfig, to_toml
 from gancli.errors import GancliError
-from gancli.objective import GAN, Step
+from gancli.objective import GAN, Progress, Step, check_phases
 from gancli.plugins import API_VERSION, PluginFault, get_record
+from gancli.randomness import mix_seed
+from gancli.train import distributed
 from gancli.train.ema import EMA
-from gancli.train.progress import Progress
+from gancli.train.gradients import backward, optimizer_step
+from gancli.train.progress import Progress as ProgressDisplay
 from gancli.train.rundir import RunDir
-from gancli.train.state import generator_state, load_optimizer_state, optimizer_state
+from gancli.train.state import add_new_parameters, optimizer_state
 
 
 @dataclass
@@ -91,23 +103,12 @@ def _cpu_has_native_bf16() -> bool:
         return False
 
 
-def make_accelerator(precision: str):
+def make_accelerator(precision: Optional[str]):
+    """An Accelerator for device placement, autocast, the fp16 GradScaler and the process group.
+
+    ``precision`` None takes the launcher's setting (``accelerate launch --mixed_precision``).
+    """
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    if precision == "fp16" and not torch.cuda.is_available():
-        raise GancliError("--precision fp16 needs a CUDA GPU; on the CPU use --precision bf16 or no")
-    if precision == "bf16" and not torch.cuda.is_available() and not _cpu_has_native_bf16():
-        import sys
-
-        print(
-            "warning: this CPU has no native bf16 (AVX512-BF16 or AMX); bf16 convolutions are emulated "
-            "and usually slower than fp32 here; --precision no is likely faster",
-            file=sys.stderr,
-        )
-    # separate DDP wrappers for G and D; no buffer broadcast, or two D forwards (real, fake)
-    # before one backward break with BatchNorm (pytorch #22095)
-    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
     from accelerate.state import AcceleratorState
 
     # the state is a process-wide singleton; forget a previous in-process run's precision
@@ -116,7 +117,19 @@ def make_accelerator(precision: str):
     # without CUDA: accelerate only forms a gloo process group when told it is on the CPU
     several_cpu_processes = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     extra = {"cpu": True} if several_cpu_processes else {}
-    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], **extra)
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise GancliError("--precision fp16 needs a CUDA GPU; on the CPU use --precision bf16 or no")
+    accelerator = Accelerator(mixed_precision=precision, **extra)
+    effective = str(accelerator.mixed_precision)
+    if effective == "fp16" and accelerator.device.type == "cpu":
+        raise GancliError("mixed precision fp16 (from the launcher) needs a CUDA GPU; on the CPU use bf16 or no")
+    if effective == "bf16" and accelerator.device.type == "cpu" and not _cpu_has_native_bf16():
+        print(
+            "warning: this CPU has no native bf16 (AVX512-BF16 or AMX); bf16 convolutions are emulated "
+            "and usually slower than fp32 here; --precision no is likely faster",
+            file=sys.stderr,
+        )
+    return accelerator
 
 
 def train(
@@ -152,9 +165,10 @@ def _train(
     run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop
 ) -> TrainResult:
     from gancli.data.sources import load_data
-    from gancli.data.stream import BatchStream
+    from gancli.data.stream import BatchStream, default_workers
     from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
 
+    # ---------------------------------------------------------------- setup
     rundir = RunDir(Path(out))
     if resume:
         rundir.check_resumable()
@@ -162,8 +176,11 @@ def _train(
         rundir.check_new_run()
     accelerator = make_accelerator(run.train.precision)
     world, rank = accelerator.num_processes, accelerator.process_index
-    if run.train.batch_size % world:
-        raise GancliError(f"batch size {run.train.batch_size} must be divisible by the {world} processes")
+    main = accelerator.is_main_process
+    device = accelerator.device
+    run = run.model_copy(update={"train": run.train.model_copy(update={"precision": str(accelerator.mixed_precision)})})
+    accumulate = run.train.accumulate
+    _check_batch(run.train.batch_size, world, accumulate, "train.batch_size")
     if data is None:
         data = load_data(
             run.data.source, resolution=run.data.resolution, channels=run.data.channels, split=run.data.split,
@@ -176,34 +193,62 @@ def _train(
     torch.manual_seed(run.train.seed)  # identical initial weights on every process
     gan, record = build_gan(run, family_config, spec)
     G, D, objective = gan.generator, gan.discriminator, gan.objective
-    device = accelerator.device
+    with PluginFault(record, "describing its phases"):
+        phases = check_phases(objective.phases())
+    ckpt = None
+    start = Progress(0, 0)
+    if resume:
+        from gancli.train.resume import check_resumable_checkpoint, read_for_resume
+
+        ckpt = read_for_resume(rundir.last)
+        check_resumable_checkpoint(ckpt, run, spec)
+        start = Progress(ckpt.step, ckpt.images_seen)
+    with PluginFault(record, "growing its networks"):
+        objective.grow(start, G, D)  # build at the checkpoint's phase, so its weights load strictly
     channels_last = run.train.channels_last and spec.kind == "image" and device.type != "mps"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     G.to(device=device, memory_format=memory_format)
     D.to(device=device, memory_format=memory_format)
     ema = (
-        EMA(G, half_life_kimg=run.train.ema_half_life_kimg, decay=run.train.ema_decay, start_step=run.train.ema_start_step)
+        EMA(G, half_life_kimg=run.train.ema_half_life_kimg, decay=run.train.ema_decay,
+            start_step=run.train.ema_start_step, buffers=getattr(objective, "ema_buffers", "copy"))
         if run.train.ema
         else None
     )
+    G, D = _maybe_sync_batchnorm(run, objective, G, D, world, device)
     with PluginFault(record, "making the optimizers"):
         opt_g, opt_d = objective.optimizers(G, D)
-
-    step, consumed = 0, 0
-    latent_gen = torch.Generator(device=device).manual_seed(run.train.seed * 7919 + 1 + rank)
+    scaler = accelerator.scaler
+    step, consumed, nonfinite = 0, 0, 0
     if resume:
         from gancli.train.resume import restore
 
-        step, consumed = restore(
-            rundir.last, run=run, spec=spec, G=G, D=D, ema=ema, opt_g=opt_g, opt_d=opt_d, objective=objective,
-            latent_gen=latent_gen, rank=rank, world=world,
+        step, consumed, nonfinite = restore(
+            ckpt, run=run, G=G, D=D, ema=ema, optimizers={"G": opt_g, "D": opt_d}, objective=objective,
+            rank=rank, world=world, scaler=scaler, record=record,
         )
         if step >= run.train.steps:
-            raise GancliError(
-                f"the run is already at step {step}; ask for more with --steps N (N > {step})"
-            )
+            raise GancliError(f"the run is already at step {step}; ask for more with --steps N (N > {step})")
+    else:
+        # noise inputs, dropout and the like differ between processes; latents are counter-based
+        torch.manual_seed(mix_seed(run.train.seed, rank, 0x5EED))
 
-    if accelerator.is_main_process:
+    def on_main(action: Callable[[], None]) -> None:
+        """Run ``action`` on the main process; if it fails, every process stops with its message."""
+        error, message = None, ""
+        if main:
+            try:
+                action()
+            except Exception as exc:
+                error = exc
+                message = str(exc) if isinstance(exc, GancliError) else f"{type(exc).__name__}: {exc}"
+        message = distributed.broadcast_text(message, world, device)
+        if error is not None:
+            raise error
+        if message:
+            raise GancliError(message)
+
+    def prepare_run_dir() -> None:
         rundir.create()
         rundir.remove_stale_temporaries()
         try:
@@ -212,36 +257,46 @@ def _train(
                 rundir.truncate_metrics(step)
         except OSError as exc:
             raise _write_error(rundir, rundir.config, exc) from None
-    accelerator.wait_for_everyone()
 
-    if getattr(objective, "find_unused_parameters", False) and accelerator.ddp_handler is not None:
-        accelerator.ddp_handler.find_unused_parameters = True  # growing or branching models
-    G_run, D_run, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
-    G_module, D_module = accelerator.unwrap_model(G_run), accelerator.unwrap_model(D_run)
-    if resume and accelerator.scaler is not None:
-        saved_scaler = ckpt_io.read(rundir.last).state.get("scaler")
-        if saved_scaler:  # fp16: continue with the loss scale the run had reached
-            accelerator.scaler.load_state_dict(saved_scaler)
+    on_main(prepare_run_dir)
+
+    num_workers = run.train.num_workers if run.train.num_workers is not None else default_workers(data)
+    if main and show_progress and num_workers and run.train.num_workers is None:
+        print(f"data: decoding images in {num_workers} worker processes (set train.num_workers to change)",
+              file=sys.stderr)
     stream = BatchStream(
         data, global_batch=run.train.batch_size, seed=run.train.seed, rank=rank, world_size=world, device=device,
-        num_workers=run.train.num_workers, consumed=consumed, channels_last=channels_last,
+        num_workers=num_workers, consumed=consumed, channels_last=channels_last,
     )
-    z_dim = int(getattr(G_module, "z_dim"))
-    num_classes = int(getattr(G_module, "num_classes", 0) or 0)
+    z_dim = int(getattr(G, "z_dim"))
+    num_classes = int(getattr(G, "num_classes", 0) or 0)
     fixed_z = make_latents(run.train.sample_grid, z_dim, seed=run.train.seed).to(device)
     fixed_y = (torch.arange(run.train.sample_grid, device=device) % num_classes) if num_classes else None
     lab = None  # 2-D runs: a GAN Lab-style animation, one frame per sample step (gancli.train.lab)
-    if accelerator.is_main_process and spec.kind == "points" and spec.dim == 2:
+    if main and spec.kind == "points" and spec.dim == 2:
         from gancli.train.lab import Lab
 
         lab = Lab.for_run(rundir.root, data.values, resume_step=step if resume else None, seed=run.train.seed)
 
-    def grad_scale() -> float:
-        scaler = accelerator.scaler
-        return float(scaler.get_scale()) if scaler is not None else 1.0
+    modules = {"G": G, "D": D}
+    optimizers = {"G": opt_g, "D": opt_d}
+    trainable = {name: [p for p in m.parameters() if p.requires_grad] for name, m in modules.items()}
+    draws = torch.Generator(device=device)
+    reduce_mean = lambda value: distributed.mean(value, world)  # noqa: E731
+    prepared_for_sampling = {"step": -1}
+
+    def prepare_for_sampling(at_step: int) -> None:
+        if prepared_for_sampling["step"] == at_step:
+            return
+        with torch.no_grad(), PluginFault(record, f"preparing to sample at step {at_step}"):
+            if ema is not None:
+                objective.before_sampling(ema.model, is_ema=True)
+            else:
+                objective.before_sampling(G, is_ema=False)
+        prepared_for_sampling["step"] = at_step
 
     def save_samples(at_step: int) -> None:
-        model = ema.model if ema is not None else G_module
+        model = ema.model if ema is not None else G
         was_training = model.training
         model.eval()
         with torch.no_grad(), accelerator.autocast(), PluginFault(record, f"sampling at step {at_step}"):
@@ -260,149 +315,215 @@ def _train(
             raise _write_error(rundir, rundir.sample_path(at_step), exc) from None
         if lab is not None:
             with PluginFault(record, f"drawing the lab frame at step {at_step}"):
-                lab.record(at_step, model, D_module, objective)
+                lab.record(at_step, model, D, objective)
 
-    def save_checkpoint(at_step: int) -> Path:
+    def save_checkpoint(at_step: int) -> None:
+        prepare_for_sampling(at_step)
         with PluginFault(record, "saving its state"):
             tensors, state_meta = _collect_state(
-                accelerator, G_module, D_module, ema, opt_g, opt_d, objective, latent_gen, world
+                accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite
             )
         if bad_weights := _nonfinite_weights(tensors):
             # never write a checkpoint that would poison every later resume or sample (checked on
             # every process: the weights are the same everywhere, so all of them stop together)
             raise NonFiniteLoss(_nonfinite_message(at_step, f"the {bad_weights} weights", rundir))
-        if not accelerator.is_main_process:
-            return rundir.last
-        metadata = {
-            "gancli.format": ckpt_io.FORMAT_VERSION,
-            "gancli.version": gancli.__version__,
-            "gancli.family": run.family,
-            "gancli.plugin.distribution": record.distribution,
-            "gancli.plugin.version": record.version,
-            "gancli.plugin.api_version": record.family.api_version,
-            "gancli.api_version": API_VERSION,
-            "gancli.config": json.dumps(run.model_dump(mode="json"), sort_keys=True),
-            "gancli.data_spec": spec.to_json(),
-            "gancli.step": str(at_step),
-            "gancli.images_seen": str(stream.consumed),
-            "gancli.state": json.dumps({**state_meta, "consumed": stream.consumed, "world_size": world}),
-        }
-        path = rundir.step_checkpoint(at_step)
+
+        def write() -> None:
+            metadata = {
+                "gancli.format": ckpt_io.FORMAT_VERSION,
+                "gancli.version": gancli.__version__,
+                "gancli.family": run.family,
+                "gancli.plugin.distribution": record.distribution,
+                "gancli.plugin.version": record.version,
+                "gancli.plugin.api_version": record.family.api_version,
+                "gancli.api_version": API_VERSION,
+                "gancli.config": json.dumps(run.model_dump(mode="json"), sort_keys=True),
+                "gancli.data_spec": spec.to_json(),
+                "gancli.step": str(at_step),
+                "gancli.images_seen": str(stream.consumed),
+                "gancli.state": json.dumps({**state_meta, "consumed": stream.consumed, "world_size": world}),
+            }
+            path = rundir.step_checkpoint(at_step)
+            try:
+                if metrics_file is not None:
+                    # metric lines up to a checkpoint are as durable as the checkpoint; later ones are
+                    # replaced on resume (RunDir.truncate_metrics)
+                    os.fsync(metrics_file.fileno())
+                ckpt_io.save(path, tensors, metadata)
+                ckpt_io.atomic_link_or_copy(path, rundir.last)
+                rundir.prune_checkpoints(run.train.keep_checkpoints)
+            except OSError as exc:
+                raise _write_error(rundir, path, exc) from None
+
+        on_main(write)
+
+    def write_metrics(line: dict[str, Any]) -> None:
         try:
-            if metrics_file is not None:
-                # metric lines up to a checkpoint are as durable as the checkpoint; later ones are
-                # replaced on resume (RunDir.truncate_metrics)
-                os.fsync(metrics_file.fileno())
-            ckpt_io.save(path, tensors, metadata)
-            ckpt_io.atomic_link_or_copy(path, rundir.last)
-            rundir.prune_checkpoints(run.train.keep_checkpoints)
+            # one write per line, flushed: a kill can cut only the last line short
+            metrics_file.write(json.dumps(line) + "\n")
+            metrics_file.flush()
         except OSError as exc:
-            raise _write_error(rundir, path, exc) from None
-        return path
+            raise _write_error(rundir, rundir.metrics, exc) from None
+
+    def grown() -> None:
+        """The networks gained layers: optimizers and the EMA follow, by parameter name."""
+        for name, module in modules.items():
+            module.to(device=device, memory_format=memory_format)
+            distributed.broadcast_module(module, world)
+            add_new_parameters(optimizers[name], module)
+            trainable[name] = [p for p in module.parameters() if p.requires_grad]
+        if ema is not None:
+            ema.follow(G)
+
+    def run_repeat(phase, index: int, repeat: int, repeats: int, chunks, caches, batch: int):
+        """One optimizer step of ``phase``: forward/backward over the micro-batches, sync, step."""
+        module, optimizer = modules[phase.network], optimizers[phase.network]
+        freeze_d = phase.network == "G"
+        if freeze_d:
+            D.requires_grad_(False)  # D's weight gradients are never needed in a G phase
+        optimizer.zero_grad(set_to_none=True)
+        micro_batch = batch // (world * accumulate)
+        totals: dict[str, torch.Tensor] = {}
+        loss_bad = torch.zeros((), dtype=torch.bool, device=device)
+        s = None
+        try:
+            for micro, (real, labels) in enumerate(chunks):
+                s = Step(
+                    index=step, real=real, labels=labels, G=G, D=D, z_dim=z_dim, num_classes=num_classes,
+                    seed=run.train.seed, phase=phase.name, phase_index=index, repeat=repeat, repeats=repeats,
+                    micro=micro, accumulate=accumulate, rank=rank, world_size=world, images_seen=stream.consumed,
+                    batch_size=micro_batch, device=device, autocast=accelerator.autocast, generator=draws,
+                    cache=caches[micro], reduce_mean=reduce_mean,
+                )
+                terms = phase.loss(s)
+                loss = terms["loss"]
+                loss_bad |= ~torch.isfinite(loss.detach())
+                backward(loss / accumulate if accumulate > 1 else loss, scaler)
+                for key, value in terms.items():
+                    value = value.detach()
+                    totals[key] = totals[key] + value if key in totals else value
+        finally:
+            if freeze_d:
+                D.requires_grad_(True)
+        if accumulate > 1:
+            totals = {k: v / accumulate for k, v in totals.items()}
+        distributed.all_reduce_gradients(trainable[phase.network], world)
+        stepped = optimizer_step(
+            optimizer, trainable[phase.network], scaler=scaler,
+            after_backward=lambda: objective.after_backward(phase, module),
+        )
+        return s, totals, loss_bad, stepped
 
     try:
-        metrics_file = open(rundir.metrics, "a", encoding="utf-8") if accelerator.is_main_process else None
+        metrics_file = open(rundir.metrics, "a", encoding="utf-8") if main else None
     except OSError as exc:
         raise _write_error(rundir, rundir.metrics, exc) from None
-    progress = Progress(run.train.steps, step, enabled=show_progress and accelerator.is_main_process, title=run.family)
-    n_critic = max(1, int(getattr(objective, "n_critic", 1)))
-    nonfinite = 0
+    display = ProgressDisplay(run.train.steps, step, enabled=show_progress and main, title=run.family,
+                              images_seen=stream.consumed)
     last_terms: dict[str, torch.Tensor] = {}
     t0 = time.perf_counter()
     start_step, start_consumed = step, stream.consumed
     stopped_by = None
     last_saved_step = step if resume else -1
 
+    # ---------------------------------------------------------------- the loop
     try:
         with stop:
-            while step < run.train.steps:
-                # also a signal that came during setup; with several processes all stop at the same step
-                if _any_process(stop.signal_name is not None, world, device):
-                    stopped_by = stop.signal_name or "SIGTERM"
-                    break
+            # a signal that came during setup; with several processes all stop at the same step
+            flags = distributed.max_flags(torch.tensor([int(stop.signal_name is not None), 0], device=device), world)
+            while step < run.train.steps and not int(flags[0]):
+                progress = Progress(step, stream.consumed)
                 with PluginFault(record, f"training step {step}"):
-                    objective.begin_step(step, G_module, D_module)
-                    s = None
-                    skip = False
-                    for _ in range(n_critic):
-                        real, labels = stream.next()
-                        s = Step(
-                            index=step, real=real, labels=labels, G=G_run, D=D_run, z_dim=z_dim,
-                            num_classes=num_classes, latent_generator=latent_gen, grad_scale=grad_scale(),
-                            autocast=accelerator.autocast,
-                        )
-                        opt_d.zero_grad(set_to_none=True)
-                        d_terms = objective.d_loss(s)
-                        if not _finite_everywhere(d_terms["loss"], world):
-                            skip = True
-                            bad = _first_bad(d_terms, "D")
+                    if objective.grow(progress, G, D):
+                        grown()
+                    objective.begin_step(progress, G, D)
+                    batch = objective.batch_size(progress) or run.train.batch_size
+                _check_batch(batch, world, accumulate, "the batch size")
+                caches: list[dict[str, Any]] = [{} for _ in range(accumulate)]
+                chunks = None
+                iteration_bad = torch.zeros((), dtype=torch.bool, device=device)
+                skipped = None  # (phase, terms) of a step skipped for non-finite values
+                with PluginFault(record, f"training step {step}"):
+                    for index, phase in enumerate(phases):
+                        if not phase.due(step):
+                            continue
+                        repeats = phase.times(step)
+                        for repeat in range(repeats):
+                            if phase.real == "new" or (phase.real == "last" and chunks is None):
+                                real, labels = stream.next(batch)
+                                chunks = list(zip(real.chunk(accumulate), _chunks(labels, accumulate)))
+                            phase_chunks = chunks if phase.real != "none" else [(None, None)] * accumulate
+                            s, terms, loss_bad, stepped = run_repeat(
+                                phase, index, repeat, repeats, phase_chunks, caches, batch
+                            )
+                            iteration_bad |= loss_bad
+                            last_terms[phase.log_prefix] = terms
+                            if not stepped and (scaler is None or bool(loss_bad)):
+                                skipped = (phase, terms)
+                                break
+                            if phase.after_step is not None:
+                                phase.after_step(s)
+                        if skipped is not None:
                             break
-                        accelerator.backward(d_terms["loss"])
-                        opt_d.step()
-                        objective.after_d_step(s)
-                    if not skip:
-                        # D's weights get no gradient in the G step; freezing them skips that work
-                        D_module.requires_grad_(False)
-                        s.D = D_module
-                        opt_g.zero_grad(set_to_none=True)
-                        g_terms = objective.g_loss(s)
-                        if _finite_everywhere(g_terms["loss"], world):
-                            accelerator.backward(g_terms["loss"])
-                            opt_g.step()
-                            objective.after_g_step(s)
-                        else:
-                            skip = True
-                            bad = _first_bad(g_terms, "G")
-                        D_module.requires_grad_(True)
-                    if skip:
-                        nonfinite += 1
-                        opt_d.zero_grad(set_to_none=True)
-                        opt_g.zero_grad(set_to_none=True)
-                        s.cache.clear()
-                        if nonfinite > run.train.max_nonfinite:
-                            raise NonFiniteLoss(_nonfinite_message(step, bad, rundir))
-                        progress.log(f"step {step}: skipped, {bad} not finite ({nonfinite}/{run.train.max_nonfinite})")
+                flags = distributed.max_flags(
+                    torch.stack([torch.tensor(int(stop.signal_name is not None), device=device),
+                                 iteration_bad.to(torch.int64)]).to(torch.int32),
+                    world,
+                )
+                if skipped is not None or int(flags[1]):
+                    nonfinite += 1
+                    if skipped is not None:
+                        bad = _first_bad(skipped[1], skipped[0].name)
+                        for optimizer in optimizers.values():
+                            optimizer.zero_grad(set_to_none=True)
+                    else:
+                        bad = next((_first_bad(t, p.name) for p in phases
+                                    if (t := last_terms.get(p.log_prefix)) and not _all_finite(t)),
+                                   "a loss on another process")
+                    if nonfinite > run.train.max_nonfinite:
+                        raise NonFiniteLoss(_nonfinite_message(step, bad, rundir))
+                    display.log(f"step {step}: skipped, {bad} not finite ({nonfinite}/{run.train.max_nonfinite})")
+                    if skipped is not None:
                         step += 1
                         continue
-                    if not _weights_finite(G_module, step):
-                        raise NonFiniteLoss(_nonfinite_message(step, "the generator weights", rundir))
+                if not _weights_finite(G, step):
+                    raise NonFiniteLoss(_nonfinite_message(step, "the generator weights", rundir))
                 if ema is not None:
-                    ema.update(G_module, step=step, batch_size=run.train.batch_size)
+                    ema.update(G, step=step, batch_size=batch)
                 step += 1
-                last_terms = {f"d/{k}": v for k, v in d_terms.items()} | {f"g/{k}": v for k, v in g_terms.items()}
 
                 if step % run.train.log_every == 0 or step == run.train.steps:
-                    terms = {k: float(v.detach().float().item()) for k, v in last_terms.items()}
+                    terms = {f"{prefix}/{k}": float(v.float().item()) for prefix, t in last_terms.items()
+                             for k, v in t.items()}
                     elapsed = time.perf_counter() - t0
                     rate = (stream.consumed - start_consumed) / elapsed if elapsed > 0 else 0.0
-                    if metrics_file is not None:
-                        line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),
-                                "images_per_second": round(rate, 2), **terms}
-                        try:
-                            # one write per line, flushed: a kill can cut only the last line short
-                            metrics_file.write(json.dumps(line) + "\n")
-                            metrics_file.flush()
-                        except OSError as exc:
-                            raise _write_error(rundir, rundir.metrics, exc) from None
-                    progress.update(step, terms)
+                    line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),
+                            "images_per_second": round(rate, 2), **terms}
+                    on_main(lambda: write_metrics(line))
+                    display.update(step, terms, images_seen=stream.consumed)
                 else:
-                    progress.update(step)
-                if accelerator.is_main_process and run.train.sample_every and step % run.train.sample_every == 0:
-                    save_samples(step)
+                    display.update(step, images_seen=stream.consumed)
+                if run.train.sample_every and step % run.train.sample_every == 0:
+                    prepare_for_sampling(step)
+                    on_main(lambda: save_samples(step))
                 if run.train.checkpoint_every and step % run.train.checkpoint_every == 0:
                     save_checkpoint(step)
                     last_saved_step = step
+            if int(flags[0]):
+                stopped_by = stop.signal_name or "SIGTERM"
             if last_saved_step != step:
                 save_checkpoint(step)
-            if accelerator.is_main_process and (not run.train.sample_every or step % run.train.sample_every):
-                save_samples(step)
+            if not run.train.sample_every or step % run.train.sample_every:
+                prepare_for_sampling(step)
+                on_main(lambda: save_samples(step))
             if lab is not None:
                 try:
                     lab.write()
                 except OSError as exc:
                     raise _write_error(rundir, rundir.root / "lab.gif", exc) from None
     finally:
-        progress.close()
+        display.close()
+        stream.close()
         if metrics_file is not None:
             metrics_file.close()
     accelerator.wait_for_everyone()
@@ -412,6 +533,39 @@ def _train(
         images_per_second=(stream.consumed - start_consumed) / seconds if seconds > 0 else 0.0,
         stopped_by=stopped_by,
     )
+
+
+def _chunks(labels: Optional[torch.Tensor], parts: int) -> list[Optional[torch.Tensor]]:
+    return list(labels.chunk(parts)) if labels is not None else [None] * parts
+
+
+def _check_batch(batch: int, world: int, accumulate: int, what: str) -> None:
+    if batch % (world * accumulate):
+        raise GancliError(
+            f"{what} {batch} must be divisible by processes × train.accumulate = {world} × {accumulate}"
+        )
+
+
+def _maybe_sync_batchnorm(run: RunConfig, objective, G, D, world: int, device: torch.device):
+    """Cross-replica BatchNorm when asked for (train.sync_batchnorm) or when the family asks for it."""
+    from gancli.nn.norms import has_batch_norm
+
+    wanted = run.train.sync_batchnorm
+    if wanted is None:
+        wanted = bool(getattr(objective, "sync_batchnorm", False))
+    if not wanted or world == 1 or not (has_batch_norm(G) or has_batch_norm(D)):
+        return G, D
+    if device.type != "cuda":
+        if run.train.sync_batchnorm:
+            raise GancliError(
+                "train.sync_batchnorm needs CUDA processes (PyTorch's SyncBatchNorm runs on GPUs only); "
+                "drop it to let each process normalise with its own batch"
+            )
+        print("note: BatchNorm is not synchronized across CPU processes; each normalises with its own batch",
+              file=sys.stderr)
+        return G, D
+    convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
+    return convert(G), convert(D)
 
 
 def _last_good(rundir: RunDir) -> str:
@@ -458,67 +612,45 @@ def _nonfinite_weights(tensors: dict[str, torch.Tensor]) -> str:
     return ""
 
 
-def _finite(loss: torch.Tensor) -> bool:
-    return bool(torch.isfinite(loss.detach()).all())
-
-
-def _any_process(flag: bool, world: int, device: torch.device) -> bool:
-    """Whether ``flag`` is set on any process (a signal may reach the processes at different steps)."""
-    if world == 1:
-        return flag
-    import torch.distributed as dist
-
-    value = torch.tensor([int(flag)], dtype=torch.int32, device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
-def _finite_everywhere(loss: torch.Tensor, world: int) -> bool:
-    """Whether the loss is finite on every process: all must skip a bad step together, or DDP waits forever."""
-    ok = torch.isfinite(loss.detach()).all().to(torch.int32).reshape(1)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item())
+def _all_finite(terms: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(v.detach()).all()) for v in terms.values())
 
 
 def _first_bad(terms: dict[str, torch.Tensor], side: str) -> str:
     for name, value in terms.items():
-        if name != "loss" and not _finite(value):
+        if name != "loss" and not bool(torch.isfinite(value.detach()).all()):
             return f"the {side} loss term {name!r}"
-    return f"the {side} loss"
+    if "loss" in terms and not bool(torch.isfinite(terms["loss"].detach()).all()):
+        return f"the {side} loss"
+    return f"the {side} gradients"
 
 
 def _weights_finite(module: torch.nn.Module, step: int) -> bool:
-    # a cheap periodic guard; losses are checked every step
+    # a cheap periodic guard; gradients are checked before every optimizer step
     if step % 100:
         return True
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
-def _collect_state(accelerator, G, D, ema, opt_g, opt_d, objective, latent_gen, world):
+def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int):
+    """Checkpoint tensors and JSON state; per-process state is gathered from every process."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update({f"G.{k}": v for k, v in G.state_dict().items()})
     tensors.update({f"D.{k}": v for k, v in D.state_dict().items()})
     if ema is not None:
         tensors.update({f"G_ema.{k}": v for k, v in ema.model.state_dict().items()})
-    g_tensors, g_meta = optimizer_state(opt_g.optimizer if hasattr(opt_g, "optimizer") else opt_g, "state.opt_g")
-    d_tensors, d_meta = optimizer_state(opt_d.optimizer if hasattr(opt_d, "optimizer") else opt_d, "state.opt_d")
-    tensors.update(g_tensors)
-    tensors.update(d_tensors)
-    tensors.update({f"state.objective.{k}": v for k, v in objective.state_tensors().items()})
-    rng = {"torch": torch.get_rng_state(), "latents": generator_state(latent_gen).cpu()}
+    meta: dict[str, Any] = {"optimizers": {}, "nonfinite": nonfinite}
+    for name, module in (("G", G), ("D", D)):
+        opt_tensors, opt_meta = optimizer_state(optimizers[name], module, f"state.opt.{name}")
+        tensors.update(opt_tensors)
+        meta["optimizers"][name] = opt_meta
+    local = {f"objective.{k}": v for k, v in objective.state_tensors().items()}
+    local["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and accelerator.device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(accelerator.device)
-    for name, value in rng.items():
-        value = value.to(accelerator.device)
-        gathered = accelerator.gather(value.unsqueeze(0)) if world > 1 else value.unsqueeze(0)
-        for r in range(gathered.shape[0]):
-            tensors[f"state.rng.{name}.{r}"] = gathered[r].cpu()
+        local["rng.cuda"] = torch.cuda.get_rng_state(accelerator.device)
+    for r, values in enumerate(distributed.gather_tensor_dicts(local, world, accelerator.device)):
+        tensors.update({f"state.rank.{r}.{k}": v for k, v in values.items()})
     scaler = accelerator.scaler
-    meta: dict[str, Any] = {"opt_g": g_meta, "opt_d": d_meta}
     if scaler is not None:
-        meta["scaler"] = {k: v for k, v in scaler.state_dict().items()
-                          if not isinstance(v, torch.Tensor)}
+        meta["scaler"] = {k: v for k, v in scaler.state_dict().items() if not isinstance(v, torch.Tensor)}
     return tensors, meta

@@ -1,4 +1,8 @@
-"""Progress: a rich bar with live loss terms on a terminal, plain log lines otherwise."""
+"""Progress: a rich bar with live loss terms on a terminal, plain log lines otherwise.
+
+Both show the images seen in kimg and the speed in sec/kimg (NVlabs' units for long runs)
+besides the step and the time left.
+"""
 from __future__ import annotations
 
 import sys
@@ -10,8 +14,20 @@ def _format_terms(terms: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4g}" for k, v in terms.items())
 
 
+def _format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
 class Progress:
-    def __init__(self, total: int, start: int, *, enabled: bool, title: str) -> None:
+    def __init__(self, total: int, start: int, *, enabled: bool, title: str, images_seen: int = 0) -> None:
         self.total = total
         self.enabled = enabled
         self.title = title
@@ -19,6 +35,8 @@ class Progress:
         self._task = None
         self._start_time = time.perf_counter()
         self._start_step = start
+        self._start_images = images_seen
+        self._images = images_seen
         if enabled and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import (
@@ -28,22 +46,34 @@ class Progress:
 
             self._bar = RichProgress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TimeRemainingColumn(), TextColumn("{task.fields[terms]}"),
+                TimeRemainingColumn(), TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[terms]}"),
                 console=Console(stderr=True), refresh_per_second=4,
             )
             self._bar.start()
-            self._task = self._bar.add_task(title, total=total, completed=start, terms="")
+            self._task = self._bar.add_task(title, total=total, completed=start, terms="", speed="")
 
-    def update(self, step: int, terms: Optional[dict[str, float]] = None) -> None:
+    def speed(self, step: int) -> str:
+        """'kimg 12.3, 45.6 sec/kimg, ETA 1h 02m' for the steps done since the start."""
+        elapsed = time.perf_counter() - self._start_time
+        images = self._images - self._start_images
+        steps = step - self._start_step
+        if images <= 0 or steps <= 0:
+            return f"kimg {self._images / 1000:.1f}"
+        sec_per_kimg = elapsed / (images / 1000.0)
+        eta = elapsed / steps * (self.total - step)
+        return f"kimg {self._images / 1000:.1f}, {sec_per_kimg:.1f} sec/kimg, ETA {_format_duration(eta)}"
+
+    def update(self, step: int, terms: Optional[dict[str, float]] = None, *, images_seen: Optional[int] = None) -> None:
         if not self.enabled:
             return
+        if images_seen is not None:
+            self._images = images_seen
         if self._bar is not None:
             fields = {"terms": _format_terms(terms)} if terms else {}
-            self._bar.update(self._task, completed=step, **fields)
+            self._bar.update(self._task, completed=step, speed=self.speed(step), **fields)
         elif terms is not None:
-            elapsed = time.perf_counter() - self._start_time
-            rate = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
-            print(f"{self.title} step {step}/{self.total} ({rate:.2f} it/s) {_format_terms(terms)}", file=sys.stderr, flush=True)
+            print(f"{self.title} step {step}/{self.total} ({self.speed(step)}) {_format_terms(terms)}",
+                  file=sys.stderr, flush=True)
 
     def log(self, message: str) -> None:
         if not self.enabled:

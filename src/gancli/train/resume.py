@@ -73,24 +73,37 @@ def check_compatible(ckpt: ckpt_io.Checkpoint, run: RunConfig, spec) -> None:
         )
 
 
-def restore(
-    path: Path, *, run: RunConfig, spec, G, D, ema, opt_g, opt_d, objective, latent_gen, rank: int, world: int
-) -> tuple[int, int]:
-    """Load everything from ``path``; returns (step, images consumed)."""
-    from gancli.plugins import PluginFault, get_record
-
-    ckpt = read_for_resume(path)
+def check_resumable_checkpoint(ckpt: ckpt_io.Checkpoint, run: RunConfig, spec) -> None:
+    """Refuse checkpoints this trainer cannot continue: older formats, exports, other settings."""
+    if ckpt.metadata["gancli.format"] != ckpt_io.FORMAT_VERSION:
+        raise GancliError(
+            f"{ckpt.path} was written by gancli {ckpt.metadata['gancli.version']} (checkpoint format "
+            f"{ckpt.metadata['gancli.format']}): it still samples, evaluates and exports, but its training state "
+            f"cannot be resumed by this gancli; start a new run with another --out"
+        )
+    state = ckpt.state
+    if not isinstance(state.get("optimizers"), dict):
+        raise GancliError(
+            f"{ckpt.path} holds no training state (optimizers, RNG); it is an exported or damaged file — "
+            f"resume from a checkpoint that 'gancli train' wrote"
+        )
     check_compatible(ckpt, run, spec)
+
+
+def restore(
+    ckpt: ckpt_io.Checkpoint, *, run: RunConfig, G, D, ema, optimizers: dict[str, Any], objective, rank: int,
+    world: int, scaler, record,
+) -> tuple[int, int, int]:
+    """Load everything from ``ckpt`` into models already on their device; returns (step, images consumed,
+    non-finite steps skipped so far)."""
+    from gancli.plugins import PluginFault
+
+    path = ckpt.path
     state = ckpt.state
     if state.get("world_size", 1) != world:
         raise GancliError(
             f"{path} was trained with {state.get('world_size', 1)} processes, this run has {world}; "
             f"resume with the same number of processes"
-        )
-    if not isinstance(state.get("opt_g"), dict) or not isinstance(state.get("opt_d"), dict):
-        raise GancliError(
-            f"{path} holds no training state (optimizers, RNG); it is an exported or damaged file — "
-            f"resume from a checkpoint that 'gancli train' wrote"
         )
     _load_module(G, ckpt.tensors("G."), path, "generator")
     _load_module(D, ckpt.tensors("D."), path, "discriminator")
@@ -99,22 +112,25 @@ def restore(
             raise GancliError(f"{path} has no EMA weights; resume without train.ema")
         _load_module(ema.model, ckpt.tensors("G_ema."), path, "EMA generator")
     states = ckpt.tensors("state.")
+    mine = f"rank.{rank}."
     try:
-        load_optimizer_state(opt_g, "opt_g", states, state["opt_g"])
-        load_optimizer_state(opt_d, "opt_d", states, state["opt_d"])
-        torch.set_rng_state(states[f"rng.torch.{rank}"])
-        latent_gen.set_state(states[f"rng.latents.{rank}"].to(torch.uint8))
-        if f"rng.cuda.{rank}" in states and torch.cuda.is_available():
-            torch.cuda.set_rng_state(states[f"rng.cuda.{rank}"])
+        for name, module in (("G", G), ("D", D)):
+            load_optimizer_state(optimizers[name], module, f"opt.{name}", states, state["optimizers"][name])
+        torch.set_rng_state(states[f"{mine}rng.torch"])
+        if f"{mine}rng.cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state(states[f"{mine}rng.cuda"])
         consumed = int(state.get("consumed", ckpt.images_seen))
+        nonfinite = int(state.get("nonfinite", 0))
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])  # fp16: continue with the loss scale the run had reached
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise GancliError(f"{path}: its training state does not fit this run ({type(exc).__name__}: {exc})") from None
-    record = get_record(run.family)
+    objective_state = {
+        k[len(mine) + len("objective."):]: v for k, v in states.items() if k.startswith(mine + "objective.")
+    }
     with PluginFault(record, "restoring its objective state"):
-        objective.load_state_tensors(
-            {k[len("objective.") :]: v for k, v in states.items() if k.startswith("objective.")}
-        )
-    return ckpt.step, consumed
+        objective.load_state_tensors(objective_state)
+    return ckpt.step, consumed, nonfinite
 
 
 def read_for_resume(path: Path) -> ckpt_io.Checkpoint:

@@ -141,6 +141,7 @@ class RunDir:
             handle = open(self.lock_file, "a+")
         except OSError as exc:
             raise GancliError(f"cannot write the run directory {self.root}: {exc.strerror}; choose another --out") from None
+        locked = False
         try:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,8 +156,12 @@ class RunDir:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
+            locked = True
             yield
         finally:
+            if locked:
+                # unlock explicitly: processes forked meanwhile (data loader workers) share the lock
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             handle.close()
 
     @property

@@ -49,6 +49,10 @@ class WGANConfig(_WassersteinConfig):
 
     z_dim: int = Field(100, ge=1, description="latent size")
     clip: float = Field(0.01, gt=0, description="critic weights are clipped to [-clip, clip] after every critic step")
+    critic_schedule: Literal["constant", "reference"] = Field(
+        "constant", description="constant: n_critic critic steps per G step (the paper's Algorithm 1); reference: "
+        "100 critic steps for the first 25 G steps and every 500th, n_critic otherwise (martinarjovsky/WassersteinGAN)",
+    )
     optimizer: Literal["rmsprop", "adam"] = Field("rmsprop", description="RMSprop as in the paper (Adam was unstable)")
     lr: float = Field(5e-5, gt=0, description="learning rate of G and critic")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam β1 (optimizer=adam only)")

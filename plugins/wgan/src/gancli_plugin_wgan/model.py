@@ -19,13 +19,27 @@ from gancli.objective import GAN, AdversarialObjective, OptimizerSettings
 from gancli_plugin_wgan import nets
 
 
+# martinarjovsky/WassersteinGAN main.py: 100 critic iterations for the first 25 generator
+# iterations and at every 500th, so the critic is close to optimal when G starts and regularly after
+REFERENCE_CRITIC_WARMUP, REFERENCE_CRITIC_EVERY, REFERENCE_CRITIC_STEPS = 25, 500, 100
+
+
 @dataclass
 class WassersteinObjective(AdversarialObjective):
     """AdversarialObjective plus an optional linear learning-rate decay to 0 over ``lr_decay_steps``
-    generator steps (the WGAN-GP CIFAR ResNet setting: 2e-4 → 0 over 100k steps)."""
+    generator steps (the WGAN-GP CIFAR ResNet setting: 2e-4 → 0 over 100k steps) and the WGAN
+    reference code's critic schedule (``critic_schedule="reference"``)."""
 
     lr_decay_steps: int = 0
+    critic_schedule: str = "constant"
     _optimizers: tuple = field(default=(), init=False, repr=False)
+
+    def d_steps(self, step: int) -> int:
+        if self.critic_schedule == "reference" and (
+            step < REFERENCE_CRITIC_WARMUP or step % REFERENCE_CRITIC_EVERY == 0
+        ):
+            return REFERENCE_CRITIC_STEPS
+        return self.n_critic
 
     def optimizers(self, G, D):
         self._optimizers = super().optimizers(G, D)
@@ -35,11 +49,11 @@ class WassersteinObjective(AdversarialObjective):
         factor = max(0.0, 1.0 - step / self.lr_decay_steps) if self.lr_decay_steps else 1.0
         return self.optimizer.lr_g * factor, self.optimizer.lr_d * factor
 
-    def begin_step(self, step, G, D) -> None:
+    def begin_step(self, progress, G, D) -> None:
         if not self.lr_decay_steps:
             return
         # set from the step each time, so a resumed run continues the same schedule
-        for opt, lr in zip(self._optimizers, self.learning_rates(step)):
+        for opt, lr in zip(self._optimizers, self.learning_rates(progress.step)):
             for group in opt.param_groups:
                 group["lr"] = lr
 
@@ -95,7 +109,7 @@ def build_wgan(config, spec: DataSpec) -> GAN:
     )
     objective = WassersteinObjective(
         loss="wasserstein", optimizer=optimizer, n_critic=config.n_critic, clip_weights=config.clip,
-        lr_decay_steps=config.lr_decay_steps,
+        lr_decay_steps=config.lr_decay_steps, critic_schedule=config.critic_schedule,
     )
     return GAN(G, D, objective)
 

@@ -1,0 +1,148 @@
+"""Collectives the trainer needs with several processes; every function is a no-op for one.
+
+The trainer does not wrap G and D in DistributedDataParallel. It all-reduces the
+gradients itself, once per optimizer step, after the last micro-batch's backward, as
+stylegan2-ada's loop does. That choice makes every call of a network synchronised the
+same way (``G.mapping(z)``, a path-length pass or a penalty through
+``torch.autograd.grad`` included, which DDP does not support), needs no
+``find_unused_parameters`` and no ``no_sync`` for gradient accumulation, and lets a
+network gain parameters mid-run. The cost is that communication does not overlap the
+backward pass, which matters little at the sizes GANs train at on a few GPUs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist
+
+
+def all_reduce_gradients(params: Sequence[torch.nn.Parameter], world: int) -> None:
+    """Average the gradients of ``params`` over the processes, in one flattened all-reduce.
+
+    A parameter without a gradient on some process counts as zero there; one that has no
+    gradient on any process keeps none (an optimizer then leaves it and its state alone,
+    as for the not-yet-faded-in layers of a growing network).
+    """
+    if world == 1 or not params:
+        return
+    device = params[0].device
+    pieces = [
+        p.grad.reshape(-1).float() if p.grad is not None else torch.zeros(p.numel(), device=device)
+        for p in params
+    ]
+    present = torch.tensor([float(p.grad is not None) for p in params], device=device)
+    flat = torch.cat(pieces + [present])
+    _dist().all_reduce(flat)
+    counts = flat[-len(params):]
+    offset = 0
+    for p, count in zip(params, counts.tolist()):
+        n = p.numel()
+        if count > 0:
+            mean = flat[offset : offset + n].view(p.shape).div_(world).to(p.dtype)
+            if p.grad is None:
+                p.grad = torch.empty_like(p)
+            p.grad.copy_(mean)
+        offset += n
+
+
+def broadcast_module(module: torch.nn.Module, world: int) -> None:
+    """Give every process the main process's parameters and buffers (after a network grew:
+    its new layers were initialised from each process's own random state)."""
+    if world == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            buffer = tensor.data if tensor.is_contiguous() else tensor.data.contiguous()
+            _dist().broadcast(buffer, src=0)
+            if buffer is not tensor.data:
+                tensor.data.copy_(buffer)
+
+
+def max_flags(flags: Tensor, world: int) -> Tensor:
+    """Element-wise maximum of an int32 flag vector over the processes (one small collective)."""
+    if world > 1:
+        _dist().all_reduce(flags, op=_dist().ReduceOp.MAX)
+    return flags
+
+
+def mean(value: Tensor, world: int) -> Tensor:
+    """The mean of ``value`` over the processes."""
+    if world == 1:
+        return value
+    out = value.detach().clone()
+    _dist().all_reduce(out)
+    return out / world
+
+
+def broadcast_text(text: str, world: int, device: torch.device) -> str:
+    """The main process's ``text`` on every process."""
+    if world == 1:
+        return text
+    dist = _dist()
+    data = text.encode("utf-8")
+    length = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    dist.broadcast(length, src=0)
+    buffer = torch.zeros(int(length.item()), dtype=torch.uint8, device=device)
+    if dist.get_rank() == 0 and data:
+        buffer.copy_(torch.tensor(list(data), dtype=torch.uint8))
+    if len(buffer):
+        dist.broadcast(buffer, src=0)
+    return bytes(buffer.cpu().tolist()).decode("utf-8")
+
+
+def _encode(tensors: dict[str, Tensor]) -> tuple[bytes, Tensor]:
+    layout = {name: [str(t.dtype).removeprefix("torch."), list(t.shape)] for name, t in tensors.items()}
+    chunks = [t.detach().contiguous().cpu().reshape(-1).view(torch.uint8) for t in tensors.values()]
+    payload = torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.uint8)
+    return json.dumps(layout).encode("utf-8"), payload
+
+
+def _decode(layout: bytes, payload: Tensor) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    offset = 0
+    for name, (dtype_name, shape) in json.loads(layout.decode("utf-8")).items():
+        dtype = getattr(torch, dtype_name)
+        count = 1
+        for d in shape:
+            count *= d
+        nbytes = count * torch.empty((), dtype=dtype).element_size()
+        out[name] = payload[offset : offset + nbytes].clone().view(dtype).reshape(shape)
+        offset += nbytes
+    return out
+
+
+def gather_tensor_dicts(tensors: dict[str, Tensor], world: int, device: torch.device) -> list[dict[str, Tensor]]:
+    """Every process's ``tensors`` (any names, shapes and dtypes), on every process, in rank order.
+
+    Used for state that differs between processes (random generators, objective state such
+    as labelled pools or running means); CPU tensors come back.
+    """
+    if world == 1:
+        return [{k: v.detach().cpu() for k, v in tensors.items()}]
+    dist = _dist()
+    layout, payload = _encode(tensors)
+    sizes = torch.tensor([len(layout), payload.numel()], dtype=torch.int64, device=device)
+    all_sizes = [torch.zeros_like(sizes) for _ in range(world)]
+    dist.all_gather(all_sizes, sizes)
+    longest = torch.stack(all_sizes).max(dim=0).values.tolist()
+    out = []
+    for blob, length in ((torch.tensor(list(layout), dtype=torch.uint8), longest[0]), (payload, longest[1])):
+        padded = torch.zeros(int(length), dtype=torch.uint8, device=device)
+        padded[: blob.numel()] = blob.to(device)
+        gathered = [torch.zeros_like(padded) for _ in range(world)]
+        dist.all_gather(gathered, padded)
+        out.append([g.cpu() for g in gathered])
+    layouts, payloads = out
+    result = []
+    for rank in range(world):
+        n_layout, n_payload = all_sizes[rank].tolist()
+        result.append(_decode(bytes(layouts[rank][:n_layout].tolist()), payloads[rank][:n_payload]))
+    return result

@@ -1,0 +1,348 @@
+"""Plugin contract 2.0: phases, D-step schedules, accumulation, growth, processes, precision, resume."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gancli
+from gancli import checkpoint as ckpt_io
+from gancli import config as cfg
+from gancli import plugins
+from gancli.train.loop import train
+
+HERE = Path(__file__).resolve().parent
+
+
+def install_toy_family(root: Path) -> None:
+    dist = root / "gancli_plugin_contract_toy-0.1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gancli-plugin-contract-toy\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[gancli.plugins]\ncontract-toy = _contract_family:FAMILY\n")
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """The toy family installed as a plugin (also for subprocesses, through PYTHONPATH)."""
+    site = tmp_path / "site"
+    install_toy_family(site)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(HERE), os.environ.get("PYTHONPATH", "")]))
+    plugins.refresh()
+    points = np.random.default_rng(0).normal(size=(96, 3)).astype(np.float32) * 0.5 + 1.0  # 3-D: no lab
+    np.savez(tmp_path / "points.npz", points=points)
+    yield tmp_path / "points.npz"
+    plugins.refresh()
+
+
+def _train_toy(data: Path, out: Path, *, steps: int, resume: bool = False, overrides=(), train_flags=None):
+    flags = {"data": {"source": str(data)},
+             "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 0, "checkpoint_every": 2,
+                       **(train_flags or {})}}
+    base = None
+    if resume:
+        from gancli.train.resume import resume_tree
+
+        base = resume_tree(out / "checkpoints" / "last.safetensors")
+    run, family_config = cfg.resolve("contract-toy", base=base, flags=flags, overrides=list(overrides))
+    return train(run, family_config, out=out, resume=resume, show_progress=False)
+
+
+def _tensors(path: Path, prefix: str = "") -> dict[str, torch.Tensor]:
+    return ckpt_io.read(path).tensors(prefix)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch_two(data: Path, out: Path, *, steps: int, resume: bool = False, extra=()) -> subprocess.CompletedProcess:
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        "-m", "gancli", "train", "contract-toy", "--data", str(data), "--steps", str(steps), "--batch", "8",
+        "--log-every", "1", "--checkpoint-every", "2", "--sample-every", "0", "--out", str(out), *extra,
+    ]
+    if resume:
+        cmd.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_toy_family_runs_its_phases_at_their_intervals(toy, tmp_path):
+    import json
+
+    _train_toy(toy, tmp_path / "run", steps=4)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert {"d/gp", "d/loss", "dreg/r1", "g/loss", "greg/wnorm"} <= set(lines[0])
+    # n_critic = 2 critic steps per iteration, each on a fresh real batch; Dreg reuses the last one
+    assert lines[-1]["images_seen"] == 4 * 2 * 8
+
+
+def test_one_process_at_batch_b_equals_two_processes_at_half_each(toy, tmp_path):
+    """Gradient penalty, n_critic 2, lazy R1 and G passes, calls into G's sub-modules and spectral norm in D:
+    the same weights with one process and with two (counter-based draws, trainer-owned all-reduce)."""
+    overrides = ["spectral_norm=true"]
+    single = _train_toy(toy, tmp_path / "one", steps=4, overrides=overrides)
+    done = _launch_two(toy, tmp_path / "two", steps=4, extra=["--set", "spectral_norm=true"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = _tensors(single.last_checkpoint)
+    two = _tensors(tmp_path / "two" / "checkpoints" / "last.safetensors")
+    for name in [n for n in one if n.startswith(("G.", "D."))]:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    # every process holds the same weights and spectral-norm vectors (u, v) after training
+    assert torch.equal(two["state.rank.0.objective.weights"], two["state.rank.1.objective.weights"])
+    assert any("_u" in n for n in one)
+    # and every process drew its own global random state (noise, dropout)
+    assert not torch.equal(two["state.rank.0.rng.torch"], two["state.rank.1.rng.torch"])
+
+    # two processes resume bit-exactly
+    resumed = tmp_path / "two-resumed"
+    assert _launch_two(toy, resumed, steps=2, extra=["--set", "spectral_norm=true"]).returncode == 0
+    done = _launch_two(toy, resumed, steps=4, resume=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = _tensors(resumed / "checkpoints" / "last.safetensors")
+    for name, value in two.items():
+        assert torch.equal(again[name], value), name
+
+
+def test_a_failure_on_the_main_process_stops_every_process(toy, tmp_path):
+    done = _launch_two(toy, tmp_path / "run", steps=2, extra=["--set", "fail_sampling_on_main=true"])
+    assert done.returncode != 0
+    # both processes report the same error instead of the second waiting in the next collective
+    assert done.stderr.count("deliberate failure while sampling on the main process") >= 2, done.stderr[-3000:]
+
+
+def test_accumulation_over_k_micro_batches_equals_one_batch(toy, tmp_path):
+    one = _train_toy(toy, tmp_path / "k1", steps=3)
+    four = _train_toy(toy, tmp_path / "k4", steps=3, train_flags={"accumulate": 4})
+    a, b = _tensors(one.last_checkpoint), _tensors(four.last_checkpoint)
+    for name in [n for n in a if n.startswith(("G.", "D."))]:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_accumulation_must_divide_the_batch(toy, tmp_path):
+    from gancli.errors import GancliError
+
+    with pytest.raises(GancliError, match="divisible by processes × train.accumulate"):
+        _train_toy(toy, tmp_path / "run", steps=1, train_flags={"accumulate": 3})
+
+
+def test_resume_is_bit_exact_with_n_critic_penalty_and_lazy_passes(toy, tmp_path):
+    straight = _train_toy(toy, tmp_path / "straight", steps=6, train_flags={"ema": True})
+    _train_toy(toy, tmp_path / "resumed", steps=3, train_flags={"ema": True, "checkpoint_every": 3})
+    resumed = _train_toy(toy, tmp_path / "resumed", steps=6, resume=True, train_flags={"ema": True})
+    a, b = _tensors(straight.last_checkpoint), _tensors(resumed.last_checkpoint)
+    assert set(a) == set(b)
+    for name, value in a.items():
+        assert torch.equal(b[name], value), name
+
+
+def test_a_growing_model_gains_parameters_mid_run_and_resumes_mid_growth(toy, tmp_path):
+    settings = ["grow_at=[2, 4]"]
+    straight = _train_toy(toy, tmp_path / "straight", steps=6, overrides=settings, train_flags={"ema": True})
+    final = _tensors(straight.last_checkpoint)
+    assert {"G.synthesis.extra.0.weight", "G.synthesis.extra.1.weight", "D.extra.1.weight"} <= set(final)
+    assert "G_ema.synthesis.extra.1.weight" in final
+    # the layers that appeared mid-run have optimizer state, found by name
+    assert "state.opt.G.synthesis.extra.1.weight.exp_avg" in final
+    assert "state.opt.D.extra.0.weight.exp_avg" in final
+
+    # stop mid-growth (one extra layer), resume: bit-exact, the builder grows to the checkpoint's phase
+    _train_toy(toy, tmp_path / "resumed", steps=3, overrides=settings,
+               train_flags={"ema": True, "checkpoint_every": 3})
+    middle = ckpt_io.read(tmp_path / "resumed" / "checkpoints" / "last.safetensors")
+    assert middle.has("G.synthesis.extra.0.") and not middle.has("G.synthesis.extra.1.")
+    pipe = gancli.load(middle.path, device="cpu")  # sampling a mid-growth checkpoint loads strictly
+    assert len(pipe.generator.synthesis.extra) == 1 and torch.isfinite(pipe.sample(4, seed=0)).all()
+    resumed = _train_toy(toy, tmp_path / "resumed", steps=6, resume=True, overrides=settings,
+                         train_flags={"ema": True})
+    again = _tensors(resumed.last_checkpoint)
+    assert set(again) == set(final)
+    for name, value in final.items():
+        assert torch.equal(again[name], value), name
+
+
+def test_after_backward_sees_summed_gradients_before_every_optimizer_step(toy, tmp_path):
+    from _contract_family import HOOK_CALLS
+
+    HOOK_CALLS.clear()
+    _train_toy(toy, tmp_path / "run", steps=2, overrides=["record_hooks=true"], train_flags={"accumulate": 2})
+    phases = [name for name, _ in HOOK_CALLS]
+    # step 0: D twice, Dreg, G, Greg; step 1: D twice, G (the lazy passes run every second step)
+    assert phases == ["D", "D", "Dreg", "G", "Greg", "D", "D", "G"]
+    assert all(norm > 0 for _, norm in HOOK_CALLS)
+
+
+def test_launcher_precision_is_honoured_when_no_flag_is_given(toy, tmp_path, monkeypatch):
+    import tomllib
+
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    _train_toy(toy, tmp_path / "launcher", steps=1)
+    assert tomllib.loads((tmp_path / "launcher" / "config.toml").read_text())["train"]["precision"] == "bf16"
+    _train_toy(toy, tmp_path / "flag", steps=1, train_flags={"precision": "no"})
+    assert tomllib.loads((tmp_path / "flag" / "config.toml").read_text())["train"]["precision"] == "no"
+
+
+def test_a_gradient_overflow_under_a_scaler_skips_the_step_and_backs_the_scale_off():
+    from gancli.train.gradients import backward, optimizer_step
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([p], lr=0.1)
+    backward((p * 1e35).sum(), scaler)  # finite loss, but scaled gradients overflow
+    assert not optimizer_step(opt, [p], scaler=scaler, after_backward=lambda: None)
+    assert scaler.get_scale() == 2.0**15 and torch.equal(p.detach(), torch.ones(3))
+    opt.zero_grad()
+    backward(p.sum(), scaler)
+    assert optimizer_step(opt, [p], scaler=scaler, after_backward=lambda: None)
+    assert not torch.equal(p.detach(), torch.ones(3))
+    # without a scaler a non-finite gradient skips the step too
+    q = torch.nn.Parameter(torch.ones(2))
+    (q * float("nan")).sum().backward()
+    assert not optimizer_step(torch.optim.SGD([q], lr=1.0), [q], scaler=None, after_backward=lambda: None)
+    assert torch.equal(q.detach(), torch.ones(2))
+
+
+class _DtypeRecordingCritic(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+        self.dtypes: list[torch.dtype] = []
+
+    def forward(self, x, y=None):
+        out = self.linear(x)
+        self.dtypes.append(out.dtype)
+        return out.squeeze(1) * 1e4  # large scores: their fp16 input gradients times a loss scale overflow
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_penalties_run_the_critic_in_full_precision_under_autocast(dtype):
+    from gancli.objective import Step
+    from gancli.regularizers import gradient_penalty, r1_penalty
+
+    critic = _DtypeRecordingCritic()
+    real, fake = torch.randn(8, 4), torch.randn(8, 4)
+    s = Step(index=0, real=real, labels=None, G=torch.nn.Identity(), D=critic, z_dim=4, num_classes=0,
+             autocast=lambda: torch.autocast("cpu", dtype=dtype))
+    s.discriminate(real)
+    assert critic.dtypes[-1] == dtype  # the ordinary forward is in low precision
+    with s.autocast():  # even inside an autocast block, as the objective's loss code may be
+        gp = gradient_penalty(s.critic(), real, fake, eps=s.rand(1))
+        r1 = r1_penalty(s.critic(), real)
+    assert critic.dtypes[-2:] == [torch.float32, torch.float32]
+    assert torch.isfinite(gp) and torch.isfinite(r1) and gp.dtype == torch.float32
+
+
+def test_counter_based_draws_do_not_depend_on_how_the_batch_is_split():
+    from gancli.objective import Step
+
+    def step(**kw):
+        return Step(index=3, real=None, labels=None, G=torch.nn.Identity(), D=torch.nn.Identity(), z_dim=5,
+                    num_classes=10, seed=7, phase_index=1, device=torch.device("cpu"), **kw)
+
+    whole = step(batch_size=8)
+    z, y = whole.latents(), whole.fake_labels()
+    parts = [step(batch_size=2, rank=r, world_size=2, micro=k, accumulate=2) for r in range(2) for k in range(2)]
+    drawn = [(p.latents(), p.fake_labels()) for p in parts]
+    assert torch.equal(torch.cat([d[0] for d in drawn]), z)
+    assert torch.equal(torch.cat([d[1] for d in drawn]), y)
+    # the next call of the same step is a new draw; another step draws other numbers
+    assert not torch.equal(whole.latents(), z)
+    assert not torch.equal(step(batch_size=8, repeat=1).latents(), z)
+
+
+def test_optimizer_state_is_restored_after_placement_in_the_parameters_layout():
+    from gancli.train.state import load_optimizer_state, optimizer_state
+
+    conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(conv.parameters(), foreach=True)
+    conv(torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)).sum().backward()
+    opt.step()
+    tensors, meta = optimizer_state(opt, conv, "opt")
+    fresh = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    fresh_opt = torch.optim.Adam(fresh.parameters(), foreach=True)
+    load_optimizer_state(fresh_opt, fresh, "opt", {k: v.contiguous() for k, v in tensors.items()}, meta)
+    state = fresh_opt.state[fresh.weight]
+    assert state["exp_avg"].stride() == fresh.weight.stride()  # moments shaped like their parameters
+    assert state["step"].device.type == "cpu"
+    assert torch.equal(state["exp_avg"], opt.state[conv.weight]["exp_avg"])
+
+
+def test_checkpoints_of_format_1_sample_but_do_not_resume(tiny_run, tmp_path):
+    """A checkpoint written before contract 2.0 still loads for sampling; resuming it is one clear error."""
+    from safetensors.torch import load_file, save_file
+
+    from gancli.errors import GancliError
+    from gancli.train.resume import check_resumable_checkpoint
+
+    ckpt = ckpt_io.read(tiny_run)
+    old = tmp_path / "old.safetensors"
+    save_file(load_file(str(tiny_run)), str(old), metadata={**ckpt.metadata, "gancli.format": "1"})
+    assert torch.isfinite(gancli.load(old, device="cpu").sample(2, seed=0)).all()
+    run, _ = cfg.resolve("dcgan", base=ckpt.config)
+    with pytest.raises(GancliError, match="cannot be resumed by this gancli"):
+        check_resumable_checkpoint(ckpt_io.read(old), run, ckpt.spec)
+
+
+def test_resume_is_bit_exact_for_a_lazily_loaded_image_folder_with_workers(tmp_path, monkeypatch):
+    """Decoding in DataLoader workers: the loader's seeds come from (seed, position), not the global RNG."""
+    from PIL import Image
+
+    from gancli.data import sources
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, size=(16, 16), dtype=np.uint8), mode="L").save(folder / f"{i:02d}.png")
+    monkeypatch.setattr(sources, "MATERIALIZE_LIMIT_BYTES", 0)  # the folder is decoded lazily, as a big one is
+    assert not sources.load_data(str(folder), resolution=16, channels=1).in_memory
+
+    def run(out, steps, resume=False):
+        base = None
+        if resume:
+            from gancli.train.resume import resume_tree
+
+            base = resume_tree(out / "checkpoints" / "last.safetensors")
+        run_config, family_config = cfg.resolve(
+            "dcgan", base=base,
+            flags={"data": {"source": str(folder), "resolution": 16, "channels": 1},
+                   "train": {"steps": steps, "batch_size": 8, "num_workers": 2, "sample_every": 0,
+                             "checkpoint_every": 2, "log_every": 1}},
+            overrides=["ngf=4", "ndf=4", "z_dim=8"],
+        )
+        return train(run_config, family_config, out=out, resume=resume, show_progress=False)
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "resumed", 2)
+    resumed = run(tmp_path / "resumed", 4, resume=True)
+    a, b = _tensors(straight.last_checkpoint), _tensors(resumed.last_checkpoint)
+    for name, value in a.items():
+        assert torch.equal(b[name], value), name
+
+
+def test_the_count_of_skipped_non_finite_steps_survives_a_resume(tmp_path, monkeypatch):
+    from _reliability_support import install_fake_plugin
+    from test_reliability_train import _train
+
+    from gancli.train.loop import NonFiniteLoss
+
+    monkeypatch.syspath_prepend(str(install_fake_plugin(tmp_path / "site")))
+    plugins.refresh()
+    _train("faulty", "ring8", tmp_path / "run", "nan_steps=[1, 4]", steps=3, max_nonfinite=1)
+    assert ckpt_io.read(tmp_path / "run" / "checkpoints" / "last.safetensors").state["nonfinite"] == 1
+    # the second bad step, after the resume, is one too many: the count went on from 1
+    with pytest.raises(NonFiniteLoss, match="step 4"):
+        _train("faulty", "ring8", tmp_path / "run", "nan_steps=[1, 4]", steps=6, max_nonfinite=1, resume=True)
