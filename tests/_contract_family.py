@@ -144,6 +144,11 @@ class ToyObjective(AdversarialObjective):
             added = True
         return added
 
+    def stage(self, progress: Progress):
+        if not self.grow_at:
+            return None
+        return f"{sum(1 for at in self.grow_at if progress.step >= at)} extra layers"
+
     def after_backward(self, phase, module):
         if self.record_hooks:
             grads = [p.grad for p in module.parameters() if p.grad is not None]

@@ -77,12 +77,23 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     assert again == run
 
 
-def test_every_shipped_recipe_validates():
+def test_every_shipped_recipe_validates_and_names_its_own_family():
     from gancli.plugins import discover
 
-    installed = {name for name, record in discover().items() if record.ok}
-    for name, path in cfg.list_recipes().items():
-        tree = cfg.read_recipe(str(path))
-        if tree["family"] not in installed:
-            continue
-        cfg.resolve(None, recipe=str(path))
+    records = discover()
+    recipes = cfg.list_recipes()
+    assert {"dcgan-fashion-mnist", "gan-ring8", "wgan-gp-grid25"} <= set(recipes)
+    for name, entry in recipes.items():
+        tree = cfg.read_recipe(str(entry.path))
+        # a recipe travels with the plugin that trains it
+        assert records[tree["family"]].distribution == entry.distribution, name
+        cfg.resolve(None, recipe=name)
+
+
+def test_the_top_level_recipes_folder_links_every_builtin_recipe():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "recipes"
+    linked = {p.stem: p.resolve() for p in root.glob("*.toml")}
+    shipped = {n: e.path.resolve() for n, e in cfg.list_recipes().items() if e.distribution.startswith("gancli-plugin-")}
+    assert linked == shipped

@@ -140,11 +140,13 @@ def test_accumulation_must_divide_the_batch(toy, tmp_path):
 
 
 def test_resume_is_bit_exact_with_n_critic_penalty_and_lazy_passes(toy, tmp_path):
-    straight = _train_toy(toy, tmp_path / "straight", steps=6, train_flags={"ema": True})
-    _train_toy(toy, tmp_path / "resumed", steps=3, train_flags={"ema": True, "checkpoint_every": 3})
-    resumed = _train_toy(toy, tmp_path / "resumed", steps=6, resume=True, train_flags={"ema": True})
+    averages = {"ema": True, "ema_discriminator": True}
+    straight = _train_toy(toy, tmp_path / "straight", steps=6, train_flags=averages)
+    _train_toy(toy, tmp_path / "resumed", steps=3, train_flags={**averages, "checkpoint_every": 3})
+    resumed = _train_toy(toy, tmp_path / "resumed", steps=6, resume=True, train_flags=averages)
     a, b = _tensors(straight.last_checkpoint), _tensors(resumed.last_checkpoint)
-    assert set(a) == set(b)
+    assert set(a) == set(b) and "D_ema.out.weight" in a
+    assert not torch.equal(a["D_ema.out.weight"], a["D.out.weight"])
     for name, value in a.items():
         assert torch.equal(b[name], value), name
 
@@ -155,6 +157,13 @@ def test_a_growing_model_gains_parameters_mid_run_and_resumes_mid_growth(toy, tm
     final = _tensors(straight.last_checkpoint)
     assert {"G.synthesis.extra.0.weight", "G.synthesis.extra.1.weight", "D.extra.1.weight"} <= set(final)
     assert "G_ema.synthesis.extra.1.weight" in final
+    # the grid at the end of every stage, and all of them in growth.gif
+    from PIL import Image
+
+    stages = sorted(p.name for p in (tmp_path / "straight" / "samples").glob("stage-*.png"))
+    assert stages == ["stage-00-0_extra_layers.png", "stage-01-1_extra_layers.png",
+                      "stage-02-2_extra_layers_(step_6).png"]
+    assert Image.open(tmp_path / "straight" / "growth.gif").n_frames == 3
     # the layers that appeared mid-run have optimizer state, found by name
     assert "state.opt.G.synthesis.extra.1.weight.exp_avg" in final
     assert "state.opt.D.extra.0.weight.exp_avg" in final
@@ -169,6 +178,8 @@ def test_a_growing_model_gains_parameters_mid_run_and_resumes_mid_growth(toy, tm
     resumed = _train_toy(toy, tmp_path / "resumed", steps=6, resume=True, overrides=settings,
                          train_flags={"ema": True})
     again = _tensors(resumed.last_checkpoint)
+    resumed_stages = sorted(p.name for p in (tmp_path / "resumed" / "samples").glob("stage-*.png"))
+    assert [name.split("-", 2)[2] for name in resumed_stages] == [name.split("-", 2)[2] for name in stages]
     assert set(again) == set(final)
     for name, value in final.items():
         assert torch.equal(again[name], value), name

@@ -64,7 +64,8 @@ def gan_made(made) -> dict:
         **made,
         "ring": _train("gan", "ring8", root / "ring", steps=3, batch=64, model=TINY_GAN),
         "semi": _train("gan", str(made["data"]), root / "semi", steps=3, batch=16,
-                       model={**TINY_GAN, "semi_supervised": "true"}, data={"labeled": 4}),
+                       model={**TINY_GAN, "semi_supervised": "true"}, data={"labeled": 4},
+                       overrides=["train.ema_discriminator=true", "train.ema_discriminator_decay=0.5"]),
     }
 
 
@@ -97,7 +98,9 @@ def test_checkpoint_eval_reports_labelled_metrics_with_their_protocol(cli, made,
     assert protocol["ema"] is False and protocol["source"]["generator"] == "G"  # trained without EMA
     # default reference: the checkpoint's own training data, test split, as many examples as asked for
     assert protocol["reference"]["source"] == str(made["data"])
-    assert (protocol["reference"]["split"], protocol["reference"]["count"]) == ("test", 40)
+    # an .npz has no splits: "test" reads the whole file, and the protocol says so
+    assert (protocol["reference"]["split_requested"], protocol["reference"]["split"], protocol["reference"]["count"]) == ("test", "whole", 40)
+    assert protocol["reference"]["overlaps_training_data"] is True
     extractor_sha256 = hashlib.sha256(Path(made["extractor"]).read_bytes()).hexdigest()
     assert protocol["extractor"]["name"] == "quadrant-cnn" and protocol["extractor"]["sha256"] == extractor_sha256
     assert protocol["extractor"]["inception_comparable"] is False
@@ -108,8 +111,9 @@ def test_checkpoint_eval_reports_labelled_metrics_with_their_protocol(cli, made,
     assert {"fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean"} <= set(report["results"])
     assert all(math.isfinite(value) for value in report["results"].values())
     # never shown as Inception FID: the extractor's name and hash label every feature metric
-    assert report["labels"]["fid"] == f"FID (quadrant-cnn {extractor_sha256[:8]})"
-    assert f"FID (quadrant-cnn {extractor_sha256[:8]})" in stdout and "not comparable with Inception" in stdout
+    assert report["labels"]["fid"] == f"FID-40 vs all data (quadrant-cnn {extractor_sha256[:8]})"
+    assert report["labels"]["is_mean"] == f"IS-40 (quadrant-cnn {extractor_sha256[:8]})"
+    assert f"FID-40 vs all data (quadrant-cnn {extractor_sha256[:8]})" in stdout and "not comparable with Inception" in stdout
     assert any("no train/test splits" in caveat for caveat in report["caveats"])  # an .npz: reference = training data
 
 
@@ -147,6 +151,17 @@ def test_semi_supervised_discriminator_accuracy_matches_the_plugins_own_count(cl
     assert accuracy["count"] == 96 and accuracy["split"] == "test"
     assert accuracy["accuracy"] == pytest.approx(semi_supervised_accuracy(gan_made["semi"], str(gan_made["data"]), split="test"))
     assert "D classification accuracy" in stdout
+    # the Polyak-averaged D (openai/improved-gan's test classifier) is reported beside the raw one
+    from gancli import checkpoint as ckpt_io
+    from gancli.evaluation.discriminator import discriminator_accuracy, load_discriminator
+    from gancli.evaluation.inputs import labelled_examples
+    from gancli.data.sources import load_data
+
+    polyak = report["classification"]["semi_supervised_accuracy_polyak"]
+    averaged = load_discriminator(ckpt_io.read(gan_made["semi"]), "cpu", averaged=True)
+    values, labels = labelled_examples(load_data(str(gan_made["data"]), split="test"), "test")
+    assert polyak["accuracy"] == pytest.approx(discriminator_accuracy(*averaged, values, labels, "image", 4, "cpu"))
+    assert "Polyak-averaged D" in stdout and polyak["decay"] == 0.5
 
 
 def test_linear_probe_separates_classes_that_the_features_separate():
@@ -165,6 +180,91 @@ def test_linear_probe_separates_classes_that_the_features_separate():
         torch.from_numpy(test_labels), "image", device="cpu", steps=100,
     )
     assert probe["accuracy"] >= 0.95 and probe["feature_dim"] == 256
+
+
+def test_effective_metric_parameters_are_recorded_and_seed_reaches_kid_and_is(cli, made, tmp_path):
+    first, _ = _eval_json(cli, tmp_path, made["dcgan"], "--extractor", made["extractor"], "-n", "40", "--seed", "3")
+    metrics = first["protocol"]["metrics"]
+    assert metrics["kid"]["parameters"]["seed"] == 3 and metrics["kid"]["parameters"]["subset_size"] == 40
+    assert metrics["kid"]["parameters"]["subsets_are_full_sets"] is True
+    assert any("KID: subsets of 40 from 40 samples per side are the whole sets" in caveat for caveat in first["caveats"])
+    assert metrics["is"]["parameters"] == {"splits": 10, "seed": 3, "shuffled": True, "features": "quadrant-cnn (logits)"}
+    assert metrics["pr"]["parameters"]["k"] == 3 and metrics["dc"]["parameters"]["k"] == 5
+    assert "VGG-16" in metrics["pr"]["parameters"]["features_in_the_papers"]
+    assert metrics["pr"]["parameters"]["features"] == "quadrant-cnn (128-d features)"
+    assert all(entry["sensitive_to"] for entry in metrics.values())
+    assert first["protocol"]["source"]["labels"] == "unconditional"
+    assert "TF32 does not apply" in first["protocol"]["float32"]
+    assert first["protocol"]["reference"]["loader"].startswith("gancli-loader/")
+
+
+def test_kid_and_is_draw_their_subsets_and_splits_from_the_seed_they_are_given():
+    from gancli.metrics.registry import get_metric
+
+    rng = np.random.default_rng(0)
+    inputs = {"real_features": rng.normal(size=(300, 8)), "fake_features": rng.normal(size=(300, 8)) + 0.2,
+              "fake_logits": rng.normal(size=(300, 5)) * 3}
+    kid = get_metric("kid")
+    assert kid.compute(inputs, seed=1, subset_size=50) != kid.compute(inputs, seed=2, subset_size=50)
+    assert kid.compute(inputs, seed=1, subset_size=50) == kid.compute(inputs, seed=1, subset_size=50)
+    inception_score = get_metric("is")
+    assert inception_score.compute(inputs, seed=1)["is_std"] != inception_score.compute(inputs, seed=2)["is_std"]
+
+
+def test_a_measured_floor_is_printed_beside_the_number(cli, made, tmp_path, monkeypatch):
+    from gancli.data.sources import load_data
+    from gancli.evaluation.inputs import REFERENCE_SUBSET_SEED, pixels_sha256, subset_indices
+    from gancli.metrics import floors
+
+    data = load_data(str(made["data"]), resolution=16, channels=1, split="test")
+    reference_sha = pixels_sha256(data.values[subset_indices(len(data), 40, REFERENCE_SUBSET_SEED)])
+    extractor_sha = hashlib.sha256(Path(made["extractor"]).read_bytes()).hexdigest()
+    table = floors.FloorTable(extractor_sha, reference_sha, 40, 3, "a test table", {"fid": 12.5, "precision": 0.75})
+    monkeypatch.setattr(floors, "FLOOR_TABLES", (table,))
+    report, stdout = _eval_json(cli, tmp_path, made["dcgan"], "--extractor", made["extractor"], "-n", "40", "-m", "fid,pr")
+    assert report["floors"]["fid"]["value"] == 12.5 and report["floors"]["precision"]["count"] == 40
+    assert "recall" not in report["floors"]
+    assert "(real-vs-real floor at N = 40: 12.5)" in stdout and "(real-vs-real floor at N = 40: 0.75)" in stdout
+    other_n, other_stdout = _eval_json(cli, tmp_path, made["dcgan"], "--extractor", made["extractor"], "-n", "30", "-m", "fid",
+                                       name="n30.json")
+    assert other_n["floors"] == {} and "floor" not in other_stdout  # measured at N = 40 only
+
+
+def _idx_folder(root: Path, seed: int) -> Path:
+    from conftest import write_idx
+
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", 48), ("t10k", 32)):
+        images, labels = quadrant_images(count, seed + count)
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    return root
+
+
+@pytest.mark.parametrize("trained_split, overlap", [("test", True), ("train", False)])
+def test_the_report_says_when_the_reference_is_the_training_split(cli, made, tmp_path, trained_split, overlap):
+    folder = _idx_folder(tmp_path / "digits", 0)
+    ckpt = _train("dcgan", str(folder), tmp_path / f"run-{trained_split}", steps=1, batch=16, overrides=TINY_DCGAN,
+                  data={"resolution": 16, "split": trained_split})
+    report, stdout = _eval_json(cli, tmp_path, ckpt, "--extractor", made["extractor"], "-n", "20", "-m", "fid")
+    assert report["protocol"]["reference"]["split"] == "test"
+    assert report["protocol"]["reference"]["overlaps_training_data"] is overlap
+    assert report["protocol"]["source"]["trained_on"]["split"] == trained_split
+    warned = any("is the model's training data" in caveat for caveat in report["caveats"])
+    assert warned is overlap and ("is the model's training data" in stdout) is overlap
+
+
+def test_tf32_is_off_inside_feature_extraction_and_restored_after():
+    from gancli.metrics.extractors import full_float32_precision
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with full_float32_precision():
+            assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, False)
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 # ---------------------------------------------------------------- 2-D points

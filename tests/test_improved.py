@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import numpy as np
 import torch
 from torch import nn
 
@@ -354,3 +355,57 @@ def test_ssgan_d_loss_stays_finite_for_extreme_logits():
     loss = ssgan_d_loss(big, torch.tensor([0, 1]), big, -big)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(big.grad).all()
+
+
+def test_vbn_gradient_flows_through_the_reference_statistics():
+    """As batch norm's gradient flows through batch statistics: the reference batch's mean and mean
+    square are graph tensors (openai/improved-gan), so perturbing a weight moves them too."""
+    from gancli.nn.improved import joint_vbn_reference
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), VirtualBatchNorm(5), nn.Tanh(), nn.Linear(5, 2)).double()
+    reference, batch = torch.randn(8, 3).double(), torch.randn(4, 3).double()
+    weights = torch.randn(4, 2).double()
+
+    def loss() -> torch.Tensor:
+        with joint_vbn_reference(net, len(reference)):
+            return (net(torch.cat([reference, batch]))[len(reference):] * weights).sum()
+
+    (analytic,) = torch.autograd.grad(loss(), net[0].weight)
+    numeric = torch.zeros_like(analytic)
+    with torch.no_grad():
+        for index in np.ndindex(*analytic.shape):
+            w = net[0].weight
+            w[index] += 1e-3  # VBN computes its statistics in float32: a step well above its rounding
+            up = loss()
+            w[index] -= 2e-3
+            down = loss()
+            w[index] += 1e-3
+            numeric[index] = (up - down) / 2e-3
+    torch.testing.assert_close(analytic, numeric, rtol=2e-3, atol=1e-4)
+    # treating the reference statistics as constants (the old way) gives another gradient
+    with torch.no_grad(), recording_vbn_reference(net):
+        net(reference)
+    (constant,) = torch.autograd.grad((net(batch) * weights).sum(), net[0].weight)
+    assert (constant - analytic).abs().max() > 100 * (numeric - analytic).abs().max()
+
+
+def test_vbn_generator_in_eval_mode_uses_the_statistics_of_its_own_weights():
+    import copy
+
+    from gancli_plugin_gan.model import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=4, hidden=6, layers=1, activation="tanh", norm="virtual", out_shape=(2,), images=False,
+                  vbn_reference_size=16)
+    ema = copy.deepcopy(G).eval()
+    with torch.no_grad():
+        for p in ema.parameters():
+            p.mul_(1.5)  # an EMA copy with other weights than G
+        ema(torch.randn(3, 4))
+        expected = ema.net[0](ema.vbn_reference_z).mean(dim=0)
+    torch.testing.assert_close(ema.net[1].reference_mean, expected)
+    # and an example's output still does not depend on its batch-mates
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(ema(z)[2:3], ema(z[2:3]))

@@ -131,16 +131,10 @@ def test_verified_weights_load_once_with_torch_then_from_the_safetensors_copy(ne
 
 
 def test_inception_extractor_from_a_converted_weights_file(network, tmp_path):
-    from safetensors.torch import save_file
-
     from gancli.metrics.extractors import InceptionExtractor, get_extractor
 
     converted = tmp_path / "fid-inception.safetensors"
-    save_file(
-        {key: value.contiguous() for key, value in network.state_dict().items()},
-        str(converted),
-        metadata={"format": inception_weights.CONVERTED_FORMAT, "source_sha256": inception_weights.INCEPTION_WEIGHTS_SHA256},
-    )
+    converted.write_bytes(inception_weights.converted_weights_bytes(network.state_dict()))
     extractor = get_extractor("inception", inception_weights=converted)
     assert isinstance(extractor, InceptionExtractor)
     assert (extractor.name, extractor.feature_dim, extractor.num_classes) == ("inception", 2048, 1008)
@@ -151,6 +145,35 @@ def test_inception_extractor_from_a_converted_weights_file(network, tmp_path):
     with torch.inference_mode():
         direct_features, _ = network(torch.from_numpy(grey).float().expand(-1, 3, -1, -1))
     np.testing.assert_allclose(features, direct_features.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _flip_one_tensor_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # the last bytes are tensor data, past the JSON header
+    path.write_bytes(bytes(data))
+
+
+def test_a_converted_copy_whose_tensors_changed_is_refused(network, tmp_path):
+    converted = tmp_path / "fid-inception.safetensors"
+    converted.write_bytes(inception_weights.converted_weights_bytes(network.state_dict()))
+    assert inception_weights.load_inception_state_dict(converted)  # sound before
+    _flip_one_tensor_byte(converted)
+    with pytest.raises(GancliError, match="hash differs from the one recorded at conversion"):
+        inception_weights.load_inception_state_dict(converted)
+
+
+def test_a_tampered_automatic_copy_is_replaced_from_the_verified_pth(network, empty_torch_home, monkeypatch):
+    empty_torch_home.mkdir(parents=True)
+    pth = empty_torch_home / inception_weights.INCEPTION_WEIGHTS_FILENAME
+    torch.save(network.state_dict(), pth)
+    monkeypatch.setattr(inception_weights, "INCEPTION_WEIGHTS_SHA256", hashlib.sha256(pth.read_bytes()).hexdigest())
+    inception_weights.load_inception_state_dict()
+    converted = pth.with_suffix(".safetensors")
+    _flip_one_tensor_byte(converted)
+
+    state = inception_weights.load_inception_state_dict()  # the .pth again (hash-checked), not the bad copy
+    assert all(torch.equal(state[key], value) for key, value in network.state_dict().items())
+    assert inception_weights.load_inception_state_dict(converted)  # rewritten, sound again
 
 
 def test_a_safetensors_file_that_is_not_converted_weights_is_refused(tmp_path):

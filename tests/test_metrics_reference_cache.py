@@ -3,7 +3,8 @@ import pytest
 
 from gancli.metrics.reference_cache import cached_reference_features, reference_cache_key
 
-KEY = {"data": "fashion-mnist", "split": "test", "count": 100, "extractor_sha256": "ab" * 32, "resize": "tf1-bilinear"}
+KEY = {"data": {"location": "/data/fashion-mnist", "fingerprint": "12" * 32}, "split": "test", "count": 100,
+       "extractor_sha256": "ab" * 32, "extractor_code": "net/1", "resize": "tf1-bilinear", "loader": "loader/1"}
 
 
 def features():
@@ -14,8 +15,8 @@ def refuse():
     raise AssertionError("features should have come from the cache")
 
 
-def test_second_call_reads_the_cache(tmp_path):
-    first = cached_reference_features(KEY, features, tmp_path)
+def test_second_call_reads_the_cache_and_its_provenance(tmp_path):
+    first = cached_reference_features(KEY, features, tmp_path, provenance={"device": "cpu", "torch": "2.13.0"})
     assert not first.from_cache and first.path.is_file()
     second = cached_reference_features(KEY, refuse, tmp_path)
     assert second.from_cache
@@ -23,17 +24,20 @@ def test_second_call_reads_the_cache(tmp_path):
     np.testing.assert_array_equal(second.stats.mean, first.stats.mean)
     np.testing.assert_array_equal(second.stats.cov, first.stats.cov)
     assert second.stats.count == 100
+    assert second.provenance == {"device": "cpu", "torch": "2.13.0"}
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]
 
 
 def test_any_key_field_change_makes_a_new_entry(tmp_path):
     cached_reference_features(KEY, features, tmp_path)
     calls = []
-    for field, value in [("split", "train"), ("count", 200), ("extractor_sha256", "cd" * 32), ("resize", "none")]:
+    changes = [("split", "train"), ("count", 200), ("extractor_sha256", "cd" * 32), ("resize", "none"),
+               ("extractor_code", "net/2"), ("loader", "loader/2"), ("data", {**KEY["data"], "fingerprint": "34" * 32})]
+    for field, value in changes:
         changed = {**KEY, field: value}
         result = cached_reference_features(changed, lambda: calls.append(field) or features(), tmp_path)
         assert not result.from_cache
-    assert len(calls) == 4
+    assert len(calls) == len(changes)
 
 
 def test_key_is_canonical_and_requires_the_protocol_fields():

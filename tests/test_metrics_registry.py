@@ -64,3 +64,30 @@ def test_importing_the_metrics_package_does_not_import_torch_or_numpy():
     code = "import sys, gancli.metrics; print('torch' in sys.modules, 'numpy' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.split() == ["False", "False"]
+
+
+def test_every_metric_says_what_it_is_sensitive_to():
+    assert all(metric.sensitive_to for metric in METRICS.values())
+    assert "blind to the real data" in get_metric("is").sensitive_to
+
+
+def test_floors_are_found_only_for_the_protocol_they_were_measured_under():
+    from gancli.metrics.floors import FLOOR_TABLES, FMNIST_CNN_SHA256, format_count
+
+    at_10k = next(table for table in FLOOR_TABLES if table.count == 10_000)
+    fid = get_metric("fid")
+    floor = fid.floor("fid", extractor_sha256=FMNIST_CNN_SHA256, reference_pixels_sha256=at_10k.reference_pixels_sha256, count=10_000)
+    assert floor.value == pytest.approx(0.259) and floor.describe() == "real-vs-real floor at N = 10k: 0.259"
+    assert fid.floor("fid", extractor_sha256=FMNIST_CNN_SHA256, reference_pixels_sha256=at_10k.reference_pixels_sha256, count=5_000) is None
+    assert fid.floor("fid", extractor_sha256="0" * 64, reference_pixels_sha256=at_10k.reference_pixels_sha256, count=10_000) is None
+    assert fid.floor("recall", extractor_sha256=FMNIST_CNN_SHA256, reference_pixels_sha256="1" * 64, count=10_000) is None
+    assert [format_count(n) for n in (10_000, 2_500, 50_000, 40, 1_234)] == ["10k", "2.5k", "50k", "40", "1234"]
+
+
+def test_compute_with_parameters_reports_what_kid_really_used():
+    rng = np.random.default_rng(2)
+    inputs = {"real_features": rng.normal(size=(30, 4)), "fake_features": rng.normal(size=(50, 4))}
+    values, parameters = get_metric("kid").compute_with_parameters(inputs, seed=7)
+    assert set(values) == {"kid_mean", "kid_std"}
+    assert (parameters["subset_size"], parameters["subsets"], parameters["seed"]) == (30, 100, 7)
+    assert parameters["subsets_are_full_sets"] is False  # the 50 fake features still vary between subsets

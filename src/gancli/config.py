@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -52,6 +53,11 @@ class TrainConfig(Strict):
     ema_half_life_kimg: float = Field(10.0, gt=0, description="EMA half-life in thousands of images")
     ema_decay: Optional[float] = Field(None, gt=0, lt=1, description="fixed EMA decay per step (overrides the half-life)")
     ema_start_step: int = Field(0, ge=0, description="EMA copies G until this step")
+    ema_discriminator: bool = Field(
+        False, description="keep a Polyak average of D too (D_ema in checkpoints; openai/improved-gan tests its "
+        "semi-supervised classifier with one)",
+    )
+    ema_discriminator_decay: float = Field(0.9999, gt=0, lt=1, description="decay of D's average per D update")
     channels_last: bool = Field(True, description="channels-last memory format for conv nets")
 
 
@@ -80,18 +86,50 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
 # ---------------------------------------------------------------- recipes
 
 
-def recipe_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    dirs = [here / "recipes", here.parent.parent / "recipes"]
-    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+@dataclass(frozen=True)
+class RecipeEntry:
+    name: str
+    path: Path
+    distribution: str  # the plugin distribution that ships it
 
 
-def list_recipes() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for d in recipe_dirs():
-        for path in sorted(d.glob("*.toml")):
-            found.setdefault(path.stem, path)
-    return found
+_warned_duplicates: set[str] = set()
+
+
+def list_recipes() -> dict[str, RecipeEntry]:
+    """Every installed family's recipes by name (recipes travel with the plugin that trains them).
+
+    Two distributions shipping the same recipe name: the first found (built-in families
+    first) wins and a warning names both.
+    """
+    import sys
+
+    from gancli.plugins import discover
+
+    records = sorted((r for r in discover().values() if r.ok), key=lambda r: (not r.builtin, r.distribution))
+    found: dict[str, RecipeEntry] = {}
+    seen_folders: set[str] = set()
+    for record in records:
+        try:
+            folder = record.family.recipe_folder()
+        except (ModuleNotFoundError, ValueError, TypeError):
+            continue
+        if folder is None or not folder.is_dir() or str(folder) in seen_folders:
+            continue
+        seen_folders.add(str(folder))  # one distribution may register several families sharing a folder
+        for item in sorted(folder.iterdir(), key=lambda t: t.name):
+            if not item.name.endswith(".toml"):
+                continue
+            name = item.name[: -len(".toml")]
+            entry = RecipeEntry(name, Path(str(item)), record.distribution)
+            if name in found:
+                if found[name].distribution != entry.distribution and name not in _warned_duplicates:
+                    _warned_duplicates.add(name)
+                    print(f"warning: recipe {name!r} is shipped by both {found[name].distribution} and "
+                          f"{entry.distribution}; using {found[name].distribution}'s", file=sys.stderr)
+                continue
+            found[name] = entry
+    return dict(sorted(found.items()))
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -103,9 +141,10 @@ def find_recipe(name_or_path: str) -> Path:
     recipes = list_recipes()
     if name_or_path not in recipes:
         raise GancliError(
-            f"unknown recipe {name_or_path!r}; see 'gancli recipes list' or give a path to a .toml file"
+            f"unknown recipe {name_or_path!r}; see 'gancli recipes list' (recipes come with their family's "
+            f"plugin) or give a path to a .toml file"
         )
-    return recipes[name_or_path]
+    return recipes[name_or_path].path
 
 
 def read_recipe(name_or_path: str) -> dict[str, Any]:

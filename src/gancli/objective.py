@@ -286,6 +286,14 @@ class Objective:
         """The global batch of this iteration, or None for ``train.batch_size``."""
         return None
 
+    def stage(self, progress: Progress) -> Optional[str]:
+        """A short label of the training stage at ``progress`` (e.g. a growth phase: "8×8 fade-in"), or None.
+
+        When the label changes, the trainer saves the fixed-latent grid of the stage that ended
+        (``samples/stage-NN-....png``) and at the end assembles them into ``RUN/growth.gif``.
+        """
+        return None
+
     def d_loss(self, s: Step) -> dict[str, Tensor]:
         raise NotImplementedError
 

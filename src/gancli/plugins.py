@@ -66,6 +66,20 @@ class Family:
     # settings that make a tiny model for the conformance kit (gancli.testing.check_family)
     check_settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     check_resolution: int = 32
+    # "package:folder" holding the family's recipes (*.toml) as package data, e.g. "gancli_plugin_dcgan:recipes"
+    recipes: str = ""
+    # where the implementation deviates from the paper or its reference code (gancli plugins info prints them)
+    notes: tuple[str, ...] = ()
+
+    def recipe_folder(self):
+        """The folder (an importlib.resources Traversable) holding this family's recipes, or None."""
+        if not self.recipes:
+            return None
+        from importlib.resources import files
+
+        package, _, folder = self.recipes.partition(":")
+        root = files(package)
+        return root / folder if folder else root
 
     def load_config_model(self) -> Any:
         return _load_reference(self.config)

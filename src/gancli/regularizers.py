@@ -56,3 +56,27 @@ def clip_weights_(module: torch.nn.Module, bound: float) -> None:
     with torch.no_grad():
         for p in module.parameters():
             p.clamp_(-bound, bound)
+
+
+def orthogonal_penalty(module: torch.nn.Module, *, exclude: tuple = ()) -> Tensor:
+    """Σ_W ‖W Wᵀ ⊙ (1 − I)‖²_F over the weights of ``module`` with two or more axes (BigGAN, Brock et al.
+    2019, §3.1): the off-diagonal part only, so filters are pushed towards orthogonality but not
+    towards unit norm. Each W is reshaped to (out, in·k·k), as BigGAN-PyTorch's ``ortho`` does.
+    Parameters in ``exclude`` (e.g. the shared class embedding) are skipped; multiply by β yourself.
+
+    The gradient of this sum is 4·((W Wᵀ) ⊙ (1 − I))·W; BigGAN-PyTorch adds 2·β·(...)·W straight to
+    the gradients, so its β corresponds to β/2 here.
+    """
+    excluded = {id(p) for p in exclude}
+    total: Optional[Tensor] = None
+    for p in module.parameters():
+        if p.dim() < 2 or id(p) in excluded or not p.requires_grad:
+            continue
+        w = p.reshape(p.shape[0], -1).float()
+        gram = w @ w.t()
+        off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
+        term = off_diagonal.square().sum()
+        total = term if total is None else total + term
+    if total is None:
+        return torch.zeros(())
+    return total

@@ -132,3 +132,62 @@ def points_plot(points: Tensor, *, size: int = 256, extent: Optional[float] = No
         for x, y in px.tolist():
             draw.point((x, size - 1 - y), fill=colour)
     return image
+
+
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def _text_width(text: str) -> int:
+    from PIL import Image, ImageDraw
+
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=_font())
+    return box[2] - box[0]
+
+
+def labelled_rows(images: Tensor, labels: Sequence[str], *, cols: int, padding: int = 2):
+    """uint8 (R·cols, C, H, W), row-major → a grid with each row's label written at its left (a PIL image)."""
+    from PIL import Image, ImageDraw
+
+    grid = image_grid(images, cols=cols, padding=padding).convert("RGB")
+    rows = math.ceil(len(images) / cols)
+    h = images.shape[-2]
+    margin = max(_text_width(label) for label in labels) + 8
+    canvas = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
+    canvas.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, label in enumerate(labels[:rows]):
+        top = padding + r * (h + padding) + h // 2 - 6
+        draw.text((4, top), label, fill=(0, 0, 0), font=_font())
+    return canvas
+
+
+def captioned_panels(panels: Sequence, captions: Sequence[str], *, gap: int = 12):
+    """PIL images side by side, each with its caption above it."""
+    from PIL import Image, ImageDraw
+
+    head = 16
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    height = max(p.height for p in panels) + head
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    left = 0
+    for panel, caption in zip(panels, captions):
+        canvas.paste(panel.convert("RGB"), (left, head))
+        draw.text((left + 2, 2), caption, fill=(0, 0, 0), font=_font())
+        left += panel.width + gap
+    return canvas
+
+
+def style_mix_picture(rows: Tensor, cols: Tensor, mixes: Tensor, *, padding: int = 2):
+    """The paper's style-mixing figure: column sources along the top, row sources down the left,
+    and in cell (r, c) row r's image with column c's styles for the mixed layers (uint8 inputs)."""
+    n_rows, n_cols = len(rows), len(cols)
+    c, h, w = rows.shape[1:]
+    blank = torch.full((1, c, h, w), 255, dtype=torch.uint8)
+    cells = [blank, cols]
+    for r in range(n_rows):
+        cells += [rows[r : r + 1], mixes[r * n_cols : (r + 1) * n_cols]]
+    return image_grid(torch.cat(cells), cols=n_cols + 1, padding=padding)

@@ -225,3 +225,27 @@ def test_reference_schedule_reaches_the_trainer(tmp_path):
     finally:
         handle.remove()
     assert sorted(steps.values()) == [2, 200] and result.images_seen == 200 * 8
+
+
+def test_conditional_penalty_interpolates_between_a_real_image_and_a_fake_of_its_class():
+    """igul222/improved_wgan_training's conditional CIFAR-10 script generates the critic's fakes with the
+    real batch's labels, so x̂ = εx + (1 − ε)G(z, y) mixes two images of the same class."""
+    seen: list[torch.Tensor] = []
+
+    class RecordingGenerator(ShiftGenerator):
+        def forward(self, z, y=None):
+            seen.append(y)
+            return super().forward(z)
+
+    labels = torch.tensor([0, 2, 1, 2, 0, 1, 1, 0])
+    real = torch.randn(8, 2)
+    gp = build_wgan_gp(WGANGPConfig(arch="mlp", width=4, mlp_layers=1, z_dim=4), POINTS).objective
+    s = Step(index=0, real=real, labels=labels, G=RecordingGenerator((2,)), D=LinearCritic(2, 1.0), z_dim=4,
+             num_classes=3)
+    gp.d_loss(s)
+    assert torch.equal(seen[-1], labels)
+    # without a penalty (WGAN) the fakes keep uniform random classes
+    clipped = build_wgan(WGANConfig(arch="mlp", width=4, mlp_layers=1, z_dim=4), POINTS).objective
+    clipped.d_loss(Step(index=0, real=real, labels=labels, G=RecordingGenerator((2,)), D=LinearCritic(2, 1.0),
+                        z_dim=4, num_classes=3))
+    assert not torch.equal(seen[-1], labels)

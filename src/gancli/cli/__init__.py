@@ -12,6 +12,7 @@ from gancli.cli.interpolate_cmd import interpolate_command
 from gancli.cli.plugins_cmd import plugins_app
 from gancli.cli.recipes_cmd import recipes_app
 from gancli.cli.sample_cmd import sample_command
+from gancli.cli.style_mix_cmd import style_mix_command
 from gancli.cli.train_cmd import train_command
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ def _root(
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("interpolate")(interpolate_command)
+app.command("style-mix")(style_mix_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.add_typer(plugins_app, name="plugins")

@@ -81,6 +81,18 @@ def parse_int_list(text: str, what: str) -> list[int]:
         raise GancliError(f"{what} must be comma-separated integers, e.g. 1,2,3; got {text!r}") from None
 
 
+def parse_float_list(text: str, what: str) -> list[float]:
+    from gancli.errors import GancliError
+
+    try:
+        values = [float(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise GancliError(f"{what} must be comma-separated numbers, e.g. 0.5,1.0; got {text!r}") from None
+    if not values:
+        raise GancliError(f"{what} needs at least one value")
+    return values
+
+
 def writable_output(path: Path, *, is_dir: bool = False) -> Path:
     """Check before any work that ``path`` can be written, so no run of minutes ends in a failed save."""
     from gancli.errors import GancliError

@@ -7,6 +7,7 @@ from typer import _click as click
 from typer.core import TyperGroup
 
 from gancli.cli._common import handle_errors, writable_output
+from gancli.errors import GancliError
 
 MEASURE = "measure"
 
@@ -45,7 +46,7 @@ eval_app = typer.Typer(
         "when the Inception weights are not at hand; its numbers are labelled with its name and hash, never "
         "as Inception FID. Examples: gancli eval run/checkpoints/last.safetensors --extractor fmnist.safetensors; "
         "gancli eval fashion-mnist --split-source train --split test --extractor fmnist.safetensors; "
-        "gancli eval ring/checkpoints/last.safetensors --data ring8."
+        "gancli eval ring/checkpoints/last.safetensors --data ring8; gancli eval fashion-mnist --disturb all --extractor fmnist.safetensors -n 5000 --out disturb.json (the FID paper's disturbance experiment, with disturb.png)."
     ),
 )
 
@@ -69,6 +70,10 @@ def measure_command(
     probe_train: int = typer.Option(10_000, "--probe-train", help="Labelled train examples for --probe (a seeded subset)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results with their protocol as JSON."),
+    disturb: Optional[str] = typer.Option(None, "--disturb", help="The FID paper's experiment on a data SOURCE: disturb its images with noise, blur, swirl, salt-and-pepper, rectangles, mix (comma-separated, or all) and measure each level against the clean --split."),
+    levels: str = typer.Option("0,0.25,0.5,0.75,1", "--levels", help="Disturbance levels in [0, 1] (1 = the paper's strongest setting; 0, the clean images, is always measured)."),
+    mix_with: Optional[str] = typer.Option(None, "--mix-with", help="Foreign images for --disturb mix (any --data source; default: rendered digits)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --disturb: write the picture here (default: --out with .png)."),
 ) -> None:
     """Measure SOURCE against reference data."""
     import sys
@@ -77,6 +82,17 @@ def measure_command(
 
     if out is not None:
         out = writable_output(out)
+    if disturb is not None:
+        _disturbance_command(
+            source, disturb=disturb, levels=levels, data=data, split=split, split_source=split_source, metrics=metrics,
+            num_samples=num_samples, seed=seed, extractor=extractor, inception_weights=inception_weights,
+            mix_with=mix_with, no_cache=no_cache, device=device, out=out, plot=plot,
+            checkpoint_only={"--truncation": truncation, "--ema/--no-ema": ema, "--probe": probe or None},
+        )
+        return
+    for flag, value in (("--levels", levels if levels != "0,0.25,0.5,0.75,1" else None), ("--mix-with", mix_with), ("--plot", plot)):
+        if value is not None:
+            raise GancliError(f"{flag} belongs to --disturb; add --disturb KIND or drop {flag}")
     report = evaluate(
         source, data=data, metrics=metrics, num_samples=num_samples, split=split, source_split=split_source,
         seed=seed, truncation=truncation, ema=ema, extractor=extractor,
@@ -93,6 +109,32 @@ def measure_command(
     if out is not None:
         report.write_json(out)
         typer.echo(f"wrote {out}", err=True)
+
+
+def _disturbance_command(source, *, disturb, levels, data, split, split_source, metrics, num_samples, seed, extractor,
+                         inception_weights, mix_with, no_cache, device, out, plot, checkpoint_only) -> None:
+    from gancli.evaluation.disturbance_run import disturbance_experiment
+
+    for flag, value in checkpoint_only.items():
+        if value is not None:
+            raise GancliError(f"{flag} applies to checkpoints; --disturb measures disturbed real images")
+    if plot is not None:
+        plot = writable_output(plot)
+    elif out is not None:
+        plot = out.with_suffix(".png")
+    report = disturbance_experiment(
+        source, disturbances=disturb, levels=levels, data=data, split=split, source_split=split_source,
+        num_samples=num_samples, metrics=metrics, seed=seed, extractor=extractor,
+        inception_weights=str(inception_weights) if inception_weights is not None else None, mix_with=mix_with,
+        use_cache=not no_cache, device=device, log=lambda message: typer.echo(message, err=True),
+    )
+    typer.echo(report.plain_text(), nl=False)
+    if out is not None:
+        report.write_json(out)
+        typer.echo(f"wrote {out}", err=True)
+    if plot is not None:
+        report.write_png(plot)
+        typer.echo(f"wrote {plot}", err=True)
 
 
 @eval_app.command("train-extractor")

@@ -67,6 +67,10 @@ def info(name: str = typer.Argument(..., help="Family name.")) -> None:
         values = getattr(model, attr, None)
         if values:
             console.print(f"{title}: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
+    if family.notes:
+        console.print("where this differs from the paper or its reference code:")
+        for note in family.notes:
+            console.print(f"  - {note}", highlight=False)
 
 
 @plugins_app.command("check")

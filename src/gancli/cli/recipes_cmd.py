@@ -18,7 +18,7 @@ def _description(path) -> str:
 @recipes_app.command("list")
 @handle_errors
 def list_recipes() -> None:
-    """List the recipes shipped with gancli."""
+    """List the recipes of the installed families, with the plugin that ships each."""
     from rich.console import Console
     from rich.table import Table
 
@@ -26,9 +26,10 @@ def list_recipes() -> None:
 
     table = Table(title="gancli recipes (use with: gancli train --recipe NAME)")
     table.add_column("name")
+    table.add_column("from")
     table.add_column("description")
-    for name, path in find_all().items():
-        table.add_row(name, _description(path))
+    for name, entry in find_all().items():
+        table.add_row(name, entry.distribution, _description(entry.path))
     Console().print(table)
 
 

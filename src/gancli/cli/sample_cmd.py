@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from gancli.cli._common import handle_errors, writable_output
+from gancli.cli._common import handle_errors, parse_float_list, writable_output
 
 
 @handle_errors
@@ -12,8 +12,14 @@ def sample_command(
     checkpoint: Path = typer.Argument(..., help="A gancli .safetensors checkpoint."),
     n: int = typer.Option(64, "-n", "--num", help="Number of samples."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same pixels (default: random)."),
-    truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="Truncation T > 0: z_i with |z_i| > T are redrawn (W-space ψ for style-based models)."),
-    class_: Optional[int] = typer.Option(None, "--class", help="Class index for conditional models."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="z models: redraw z_i with |z_i| > T (T > 0). W-space models: ψ in w' = w_avg + ψ(w − w_avg) (0: the average image, 1: none)."),
+    truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="W-space models: truncate only the first L layers of w."),
+    noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="W-space models: random, const (fixed by the checkpoint) or none."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Conditional models: a class index, a class name from the data (e.g. Sneaker), or a mixture 3:0.5,7:0.5 (shared class embeddings)."),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="Conditional models: a grid with one labelled row of M samples per class."),
+    truncation_sweep: Optional[str] = typer.Option(None, "--truncation-sweep", help="Comma-separated truncation values: one grid per value, side by side, same seeds."),
+    standing_stats: Optional[int] = typer.Option(None, "--standing-stats", help="Re-estimate BatchNorm statistics from N forward passes first (BigGAN); the file is unchanged."),
+    bn_mode: str = typer.Option("running", "--bn-mode", help="BatchNorm: running statistics (eval mode) or batch statistics."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output: grid .png (images), .npy/.csv (points), or a folder with --separate."),
     separate: bool = typer.Option(False, "--separate", help="Write one file per sample into the folder --out."),
     ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="Use the EMA generator (default: when present)."),
@@ -24,24 +30,85 @@ def sample_command(
 
     if n <= 0:
         raise GancliError(f"-n must be positive, got {n}")
-    if truncation is not None and truncation <= 0:
-        raise GancliError(f"--truncation must be positive, got {truncation}")
+    if per_class is not None and per_class <= 0:
+        raise GancliError(f"--per-class must be positive, got {per_class}")
+    if per_class is not None and class_ is not None:
+        raise GancliError("--per-class writes every class; drop --class")
+    if bn_mode not in ("running", "batch"):
+        raise GancliError(f"--bn-mode must be running or batch, got {bn_mode!r}")
+    if noise_mode is not None and noise_mode not in ("random", "const", "none"):
+        raise GancliError(f"--noise-mode must be random, const or none, got {noise_mode!r}")
+    sweep = parse_float_list(truncation_sweep, "--truncation-sweep") if truncation_sweep else None
+    if sweep is not None and truncation is not None:
+        raise GancliError("--truncation-sweep sets the truncation of each grid; drop --truncation")
     import gancli
     from gancli import checkpoint as ckpt_io
 
     ckpt_io.read(checkpoint)  # a bad file fails before any output is touched
-    pipe = gancli.load(checkpoint, device=device, ema=ema)
+    pipe = gancli.load(checkpoint, device=device, ema=ema, bn_mode=bn_mode)
     pipe.check_class(class_)
+    if per_class is not None and pipe.num_classes == 0:
+        raise GancliError(f"this {pipe.family} model is unconditional; --per-class needs a conditional model")
     points = pipe.spec.kind == "points"
+    if points and (per_class or sweep):
+        raise GancliError("--per-class and --truncation-sweep make image grids; this model makes points")
     if out is None:
         out = Path("samples" if separate else ("samples.csv" if points else "samples.png"))
     out = writable_output(out, is_dir=separate)
-    x = pipe.sample(n, seed=seed, truncation=truncation, class_=class_)
+    if standing_stats is not None:
+        pipe.standing_statistics(standing_stats, seed=seed or 0)
+    _note_growth(pipe)
+    options = dict(truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+    if per_class is not None or sweep is not None:
+        if separate:
+            raise GancliError("--separate writes single samples; drop it with --per-class or --truncation-sweep")
+        _check_grid_suffix(out)
+        from gancli.sampling import captioned_panels, save_image
+
+        values = sweep if sweep is not None else [truncation]
+        panels = [_grid(pipe, n, seed, t, class_, per_class, options) for t in values]
+        picture = panels[0] if sweep is None else captioned_panels(panels, [f"truncation {t:g}" for t in values])
+        save_image(picture, out)
+        what = f"{per_class} per class" if per_class else f"{n} samples"
+        typer.echo(f"wrote {what}{f' at truncation {truncation_sweep}' if sweep else ''} to {out}", err=True)
+        return
+    x = pipe.sample(n, seed=seed, truncation=truncation, class_=class_, **options)
     if points:
         write_points(x, out, separate)
     else:
         write_images(x, out, separate)
     typer.echo(f"wrote {n} samples to {out}", err=True)
+
+
+def _grid(pipe, n: int, seed, truncation, class_, per_class, options):
+    """One grid image: n samples, or one labelled row of per_class samples for every class."""
+    import torch
+
+    from gancli.data.images import to_uint8
+    from gancli.sampling import image_grid, labelled_rows
+
+    if per_class is None:
+        return image_grid(to_uint8(pipe.sample(n, seed=seed, truncation=truncation, class_=class_, **options)))
+    rows = [to_uint8(pipe.sample(per_class, seed=seed, truncation=truncation, class_=k, **options))
+            for k in range(pipe.num_classes)]
+    return labelled_rows(torch.cat(rows), pipe.class_names, cols=per_class)
+
+
+def _note_growth(pipe) -> None:
+    current = getattr(pipe.generator, "current_resolution", None)
+    if current is not None and pipe.spec.kind == "image" and int(current) < pipe.spec.resolution:
+        typer.echo(
+            f"note: this checkpoint (step {pipe.checkpoint.step}) is at {int(current)}×{int(current)} of its "
+            f"{pipe.spec.resolution}×{pipe.spec.resolution} target; samples are upsampled to the target",
+            err=True,
+        )
+
+
+def _check_grid_suffix(out: Path) -> None:
+    from gancli.errors import GancliError
+
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise GancliError(f"image grids are written as .png, .jpg or .webp; got {out.name}")
 
 
 def write_points(x, out: Path, separate: bool) -> None:
@@ -75,7 +142,6 @@ def write_points(x, out: Path, separate: bool) -> None:
 
 def write_images(x, out: Path, separate: bool) -> None:
     from gancli.data.images import to_uint8
-    from gancli.errors import GancliError
     from gancli.sampling import image_grid, save_image, to_pil_images
 
     images = to_uint8(x)
@@ -83,6 +149,5 @@ def write_images(x, out: Path, separate: bool) -> None:
         for i, image in enumerate(to_pil_images(images)):
             save_image(image, out / f"{i:06d}.png")
         return
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        raise GancliError(f"image grids are written as .png, .jpg or .webp; got {out.name}")
+    _check_grid_suffix(out)
     save_image(image_grid(images), out)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -35,6 +37,12 @@ ALIASES: dict[str, tuple[tuple[str, ...], str]] = {
     "ffhq": (("ffhq",), "nateraw/ffhq"),
     "celeba": (("celeba",), "flwrlabs/celeba"),
 }
+SPLITS = ("train", "test")
+# Bump when gancli.data.images changes how files or arrays become uint8 pixels (crop, resize, channels):
+# cached reference features depend on it.
+LOADER_RESIZE = "gancli-loader/1: square centre crop; arrays: torch bilinear antialiased, rounded; files: PIL Lanczos"
+# Folders up to this size are fingerprinted by their bytes; larger ones by file names, sizes and mtimes.
+CONTENT_FINGERPRINT_LIMIT_BYTES = 256 << 20
 ALIAS_DEFAULT_RESOLUTION = {"fashion-mnist": 28, "mnist": 28, "cifar10": 32, "ffhq": 256, "celeba": 64}
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -65,7 +73,7 @@ def load_data(
         raise GancliError(f"--channels must be 1 or 3, got {channels}")
     if split not in ("train", "test"):
         raise GancliError(f"--split must be train or test, got {split!r}")
-    data = _open(source, resolution=resolution, channels=channels, split=split)
+    data = _open(source, resolution=resolution, channels=channels, split=split, hub_info={})
     if labeled is not None:
         if data.labels is None if isinstance(data, TensorData) else not data.has_labels:
             raise GancliError(f"--labeled needs labelled data, but {source!r} has no labels")
@@ -75,7 +83,117 @@ def load_data(
     return data
 
 
-def _open(source: str, *, resolution, channels, split) -> Dataset:
+@dataclass(frozen=True)
+class ResolvedData:
+    """A dataset and its identity: where it came from, which split, and a fingerprint of what was read."""
+
+    dataset: Dataset
+    identity: dict
+
+
+def resolve_data(
+    source: str, *, resolution: Optional[int] = None, channels: Optional[int] = None, split: str = "train"
+) -> ResolvedData:
+    """`load_data` plus `locate_source`'s identity, completed with the number of examples and a fingerprint
+    of the data read: the bytes of the files (or, for large folders, their names, sizes and modification
+    times), the Hugging Face dataset's own fingerprint and revision, or the toy's seed."""
+    if split not in SPLITS:
+        raise GancliError(f"--split must be train or test, got {split!r}")
+    hub_info: dict = {}
+    dataset = _open(source, resolution=resolution, channels=channels, split=split, hub_info=hub_info)
+    identity = {**locate_source(source, split), "examples": len(dataset), "loader": LOADER_RESIZE, **hub_info}
+    identity.update(_fingerprint(identity, split))
+    return ResolvedData(dataset, identity)
+
+
+def locate_source(source: str, split: str = "train") -> dict:
+    """Where `source` resolves, without reading any data: format, location (resolved path, `hub:ID` or
+    `toy:NAME`), whether it has train/test splits and so which split `split` reads ("whole" for a source
+    that gives the same examples for every split), and for an alias whether it resolved locally or to the hub.
+    Two sources with equal location and split read the same examples."""
+    from gancli.data import toys
+
+    if source in toys.TOYS:
+        found = {"format": "toy", "location": f"toy:{source}", "has_splits": True}
+    elif (path := Path(source).expanduser()).exists():
+        found = _locate_path(path.resolve())
+    elif source in ALIASES:
+        local = _alias_folder(source)
+        if local is not None:
+            found = {**_locate_path(local.resolve()), "alias": source, "alias_resolved": "local"}
+        else:
+            found = {"format": "hub", "location": f"hub:{ALIASES[source][1]}", "has_splits": True, "alias": source,
+                     "alias_resolved": "hub"}
+    elif "/" in source and not _looks_like_path(source):
+        found = {"format": "hub", "location": f"hub:{source}", "has_splits": True}
+    else:
+        found = {"format": "missing", "location": source, "has_splits": False}
+    return {"source": source, **found, "split": split if found["has_splits"] else "whole"}
+
+
+def _locate_path(path: Path) -> dict:
+    if path.is_dir():
+        if _find_idx_pair(path, "train") and _find_idx_pair(path, "test"):
+            return {"format": "idx-folder", "location": str(path), "has_splits": True}
+        if _split_folders(path):
+            return {"format": "split-folders", "location": str(path), "has_splits": True}
+        return {"format": "image-folder", "location": str(path), "has_splits": False}
+    kind = "npz" if path.suffix.lower() == ".npz" else "file"
+    return {"format": kind, "location": str(path), "has_splits": False}
+
+
+def _split_folders(folder: Path) -> Optional[dict[str, Path]]:
+    """{"train": folder/train, "test": folder/test} when the folder holds both: splits, not two classes."""
+    try:
+        children = {child.name.lower(): child for child in folder.iterdir() if child.is_dir()}
+    except OSError:
+        return None
+    if all(split in children for split in SPLITS):
+        return {split: children[split] for split in SPLITS}
+    return None
+
+
+def _fingerprint(identity: dict, split: str) -> dict:
+    kind = identity["format"]
+    if kind == "toy":
+        return {"fingerprint": f"seed {10_007 + seed_for_split(split)}, {TOY_POINTS} points", "fingerprint_of": "toy sampler seed"}
+    if kind == "hub":
+        return {"fingerprint": identity.get("hub_fingerprint"), "fingerprint_of": "the Hugging Face dataset's fingerprint"}
+    location = Path(identity["location"])
+    if kind == "idx-folder":
+        return {"fingerprint": _files_sha256([p for p in _find_idx_pair(location, split) if p.is_file()], location),
+                "fingerprint_of": "file contents"}
+    if kind == "split-folders":
+        location = _split_folders(location)[split]
+    if location.is_dir():
+        return _folder_fingerprint(location)
+    files = [location] + ([labels] if (labels := _labels_beside(location)) else [])
+    return {"fingerprint": _files_sha256(files, location.parent), "fingerprint_of": "file contents"}
+
+
+def _folder_fingerprint(folder: Path) -> dict:
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    if sum(path.stat().st_size for path in files) <= CONTENT_FINGERPRINT_LIMIT_BYTES:
+        return {"fingerprint": _files_sha256(files, folder), "fingerprint_of": "file contents", "files": len(files)}
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return {"fingerprint": digest.hexdigest(), "fingerprint_of": "file names, sizes and modification times",
+            "files": len(files)}
+
+
+def _files_sha256(files: list[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\n".encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _open(source: str, *, resolution, channels, split, hub_info: dict) -> Dataset:
     from gancli.data import toys
 
     if source in toys.TOYS:
@@ -84,11 +202,11 @@ def _open(source: str, *, resolution, channels, split) -> Dataset:
     if path.exists():
         return _open_path(path, resolution=resolution, channels=channels, split=split)
     if source in ALIASES:
-        return _open_alias(source, resolution=resolution, channels=channels, split=split)
+        return _open_alias(source, resolution=resolution, channels=channels, split=split, hub_info=hub_info)
     if _looks_like_path(source):
         raise GancliError(f"data path {source} does not exist; check the path")
     if "/" in source:
-        return _open_hub(source, resolution=resolution, channels=channels, split=split)
+        return _open_hub(source, resolution=resolution, channels=channels, split=split, hub_info=hub_info)
     raise GancliError(
         f"unknown data source {source!r}; give a folder, an .npz or IDX file, a Hugging Face id (owner/name), "
         f"or one of: {', '.join([*ALIASES, *toys.TOYS])}"
@@ -119,6 +237,9 @@ def _open_path(path: Path, *, resolution, channels, split) -> Dataset:
         idx = _find_idx_pair(path, split)
         if idx is not None:
             return _from_arrays(*_read_idx_pair(*idx), name=path.name, resolution=resolution, channels=channels)
+        splits = _split_folders(path)
+        if splits is not None:
+            return _open_folder(splits[split], resolution=resolution, channels=channels, name=path.name)
         return _open_folder(path, resolution=resolution, channels=channels)
     suffixes = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".npz":
@@ -247,7 +368,7 @@ def _scan_folder(root: Path) -> tuple[list[Path], list[int], list[str], int]:
     return files, [], [], skipped
 
 
-def _open_folder(root: Path, *, resolution, channels) -> Dataset:
+def _open_folder(root: Path, *, resolution, channels, name: Optional[str] = None) -> Dataset:
     from PIL import Image, UnidentifiedImageError
 
     files, labels, class_names, skipped = _scan_folder(root)
@@ -270,7 +391,7 @@ def _open_folder(root: Path, *, resolution, channels) -> Dataset:
     channels = channels or (1 if all(m in ("L", "1", "I", "I;16", "LA") for m in modes) else 3)
     resolution = resolution or min(min(s) for s in sizes)
     spec = DataSpec(
-        kind="image", channels=channels, resolution=resolution, num_classes=len(class_names), name=root.name,
+        kind="image", channels=channels, resolution=resolution, num_classes=len(class_names), name=name or root.name,
         class_names=tuple(class_names),
     )
 
@@ -307,17 +428,23 @@ def _note(message: str) -> None:
 # ---------------------------------------------------------------- aliases and the hub
 
 
-def _open_alias(alias: str, *, resolution, channels, split) -> Dataset:
-    folders, hub_id = ALIASES[alias]
+def _alias_folder(alias: str) -> Optional[Path]:
     for root in data_roots():
-        for folder in folders:
+        for folder in ALIASES[alias][0]:
             candidate = root / folder
             if candidate.is_dir():
-                return _open_path(candidate, resolution=resolution, channels=channels, split=split)
-    return _open_hub(hub_id, resolution=resolution, channels=channels, split=split, alias=alias)
+                return candidate
+    return None
 
 
-def _open_hub(dataset_id: str, *, resolution, channels, split, alias: Optional[str] = None) -> Dataset:
+def _open_alias(alias: str, *, resolution, channels, split, hub_info: dict) -> Dataset:
+    local = _alias_folder(alias)
+    if local is not None:
+        return _open_path(local, resolution=resolution, channels=channels, split=split)
+    return _open_hub(ALIASES[alias][1], resolution=resolution, channels=channels, split=split, alias=alias, hub_info=hub_info)
+
+
+def _open_hub(dataset_id: str, *, resolution, channels, split, alias: Optional[str] = None, hub_info: dict) -> Dataset:
     what = f"{alias!r} ({dataset_id})" if alias else repr(dataset_id)
     hint = (
         f"put the files in $GANCLI_DATA_DIR/{ALIASES[alias][0][0]} or pass a local folder"
@@ -335,7 +462,17 @@ def _open_hub(dataset_id: str, *, resolution, channels, split, alias: Optional[s
         raise GancliError(
             f"could not load Hugging Face dataset {what}: {first_line[:200]}; {hint}"
         ) from None
+    hub_info.update(hub_fingerprint=getattr(ds, "_fingerprint", None), revision=_hub_revision(ds))
     return _from_hub_dataset(ds, dataset_id, resolution=resolution, channels=channels)
+
+
+def _hub_revision(ds) -> Optional[str]:
+    """The dataset revision the local cache holds: the hash folder its Arrow files live in, when there is one."""
+    for entry in getattr(ds, "cache_files", None) or []:
+        parent = Path(entry.get("filename", "")).parent.name
+        if parent and all(char in "0123456789abcdef" for char in parent) and len(parent) >= 7:
+            return parent
+    return None
 
 
 def _from_hub_dataset(ds, dataset_id: str, *, resolution, channels) -> Dataset:

@@ -20,16 +20,21 @@ PROBE_L2 = 1e-4
 BATCH_SIZE = 500
 
 
-def load_discriminator(ckpt, device: str | torch.device = "cpu") -> Optional[tuple[torch.nn.Module, Any]]:
-    """(D in eval mode, plugin record), or None when the checkpoint holds no discriminator (an export)."""
+def load_discriminator(ckpt, device: str | torch.device = "cpu", *, averaged: bool = False
+                       ) -> Optional[tuple[torch.nn.Module, Any]]:
+    """(D in eval mode, plugin record), or None when the checkpoint holds no discriminator (an export).
+
+    ``averaged``: the Polyak average of D (``D_ema.*``, train.ema_discriminator) instead; None when absent.
+    """
     from gancli.pipeline import rebuild_gan
 
-    if not ckpt.has("D."):
+    prefix = "D_ema." if averaged else "D."
+    if not ckpt.has(prefix):
         return None
     gan, record = rebuild_gan(ckpt, "building the discriminator")
     discriminator = gan.discriminator
     try:
-        discriminator.load_state_dict(ckpt.tensors("D."), strict=True)
+        discriminator.load_state_dict(ckpt.tensors(prefix), strict=True)
     except RuntimeError as exc:
         raise GancliError(
             f"{ckpt.path}: discriminator weights do not fit {record.label} ({str(exc).splitlines()[0]})"

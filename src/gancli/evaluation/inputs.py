@@ -38,32 +38,25 @@ def is_checkpoint(source: str) -> bool:
     return not data_file
 
 
-def data_identity(source: str) -> dict:
-    """How the cache and the protocol name a data source: the resolved path (with size and mtime for a
-    file, so an edited file is not mistaken for the old one), else the name as given."""
-    path = Path(source).expanduser()
-    if not path.exists():
-        return {"data": source}
-    resolved = path.resolve()
-    identity: dict = {"data": str(resolved)}
-    if resolved.is_file():
-        stat = resolved.stat()
-        identity.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-    return identity
+def overlaps(trained_on: dict, reference: dict) -> Optional[bool]:
+    """Whether the reference examples include the training examples, from two `locate_source` identities:
+    same location and the same split (or a source without splits). None when the training data cannot
+    be located here (e.g. a relative path recorded on another machine or in another folder)."""
+    if trained_on.get("format") == "missing":
+        return None
+    if trained_on["location"] != reference["location"]:
+        return False
+    return "whole" in (trained_on["split"], reference["split"]) or trained_on["split"] == reference["split"]
 
 
-def has_splits(source: str) -> bool:
-    """Whether `load_data(source, split=...)` gives different examples for train and test: toys (drawn with
-    different seeds), aliases and hub ids, and folders holding IDX train/t10k pairs. A plain folder, an
-    .npz or a single IDX file has one set of examples, whatever the split."""
-    from gancli.data import toys
+def pixels_sha256(values: Tensor) -> str:
+    """sha256 of a batch of decoded examples (shape, dtype and bytes): the exact content features are computed from."""
+    import hashlib
 
-    if source in toys.TOYS:
-        return True
-    path = Path(source).expanduser()
-    if not path.exists():
-        return True
-    return path.is_dir() and any(path.glob("t10k-images-idx3-ubyte*"))
+    contiguous = values.contiguous()
+    digest = hashlib.sha256(f"{tuple(contiguous.shape)}|{contiguous.dtype}|".encode())
+    digest.update(contiguous.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def subset_indices(total: int, count: int, seed: int) -> Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPORT_FORMAT = "gancli-eval/1"
+REPORT_FORMAT = "gancli-eval/2"  # /2: floors, effective metric parameters, data identities
 
 # value key -> the key holding its spread, shown as "value ± spread" on one row
 SPREAD_OF = {"kid_mean": "kid_std", "is_mean": "is_std", "parzen_ll_mean": "parzen_ll_sem"}
@@ -22,6 +22,7 @@ class EvalReport:
     caveats: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     title: str = ""
+    floors: dict[str, dict] = field(default_factory=dict)  # result key -> measured real-vs-real floor that applies
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class EvalReport:
             "title": self.title,
             "results": self.results,
             "labels": self.labels,
+            "floors": self.floors,
             "protocol": self.protocol,
             "classification": self.classification,
             "caveats": self.caveats,
@@ -58,6 +60,8 @@ class EvalReport:
                 text += f" ± {format_number(self.results[SPREAD_OF[key]])}"
             if key == "modes_captured" and "total_modes" in self.results:
                 text = f"{format_number(value)} / {format_number(self.results['total_modes'])}"
+            if key in self.floors:
+                text += f" ({self.floors[key]['text']})"
             rows.append((self.labels.get(key, key), text))
         return rows
 

@@ -16,20 +16,20 @@ import torch
 from torch import Tensor
 
 from gancli.errors import GancliError
+from gancli.evaluation.features import describe_extractor, open_extractor, reference_features, reference_pixels
 from gancli.evaluation.inputs import (
     REFERENCE_SUBSET_SEED,
-    data_identity,
     describe_subset,
-    has_splits,
     is_checkpoint,
     labelled_examples,
     labelled_train_test,
-    offline,
-    same_examples,
+    overlaps,
+    pixels_sha256,
     subset_indices,
     take,
 )
 from gancli.evaluation.report import EvalReport
+from gancli.evaluation.scoring import PLAIN_LABELS, score
 from gancli.metrics.registry import (
     FAKE_FEATURES,
     FAKE_LOGITS,
@@ -49,16 +49,6 @@ FEATURE_INPUTS = frozenset({REAL_FEATURES, FAKE_FEATURES, FAKE_LOGITS})
 PROVIDED_INPUTS = FEATURE_INPUTS | {REAL_SAMPLES, FAKE_SAMPLES, MODE_CENTERS, MODE_STD}
 GENERATION_CHUNK = 1000
 DEFAULT_PROBE_TRAIN = 10_000
-FEATURE_LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS"}
-PLAIN_LABELS = {
-    "parzen_ll_mean": "Parzen log-likelihood (nats)",
-    "parzen_sigma": "Parzen bandwidth σ (validation-chosen)",
-    "modes_captured": "modes captured",
-    "high_quality_share": "high-quality share",
-    "reverse_kl": "reverse KL (nats)",
-    "semi_supervised_accuracy": "D classification accuracy",
-    "probe_accuracy": "linear probe accuracy (D features)",
-}
 
 
 @dataclass
@@ -73,6 +63,8 @@ class _Measured:
     split: Optional[str] = None
     name: str = ""
     ema: Optional[bool] = None  # as asked: None means the EMA generator when the checkpoint has one
+    identity: Optional[dict] = None  # a data source's identity (gancli.data.sources.resolve_data)
+    trained_on: Optional[dict] = None  # a checkpoint's training data, located (gancli.data.sources.locate_source)
 
 
 @dataclass
@@ -117,9 +109,7 @@ def evaluate(
     say = log or (lambda message: None)
     started = time.perf_counter()
     _check_arguments(num_samples, truncation, split, source_split, probe_train)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise GancliError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    device = choose_device(device)
     measured = _open_measured(source, source_split=source_split, truncation=truncation, ema=ema, probe=probe)
     kind = measured.spec.kind
     count = num_samples or (DEFAULT_IMAGE_SAMPLES if kind == "image" else DEFAULT_POINT_SAMPLES)
@@ -128,7 +118,7 @@ def evaluate(
     needs = set().union(*(metric.needs for metric in chosen)) if chosen else set()
     feature_extractor = None
     if needs & FEATURE_INPUTS:
-        feature_extractor = _open_extractor(extractor, inception_weights, device, allow_download)
+        feature_extractor = open_extractor(extractor, inception_weights, device, allow_download)
         if not getattr(feature_extractor, "num_classes", 0):
             if explicit and any(FAKE_LOGITS in metric.needs for metric in chosen):
                 raise GancliError(f"metric 'is' needs class logits; extractor {feature_extractor.name!r} has none")
@@ -152,78 +142,128 @@ def evaluate(
     timings["samples_s"] = time.perf_counter() - clock
     real_count = min(count, len(reference.data))
     real_rows = subset_indices(len(reference.data), real_count, REFERENCE_SUBSET_SEED)
-    reference_spec = reference.data.spec
-    reference_description = {
-        "source": reference.source, **reference.identity, "split": reference.split, "count": real_count,
-        "subset": describe_subset(len(reference.data), real_count, REFERENCE_SUBSET_SEED),
-        **({"resolution": reference_spec.resolution, "channels": reference_spec.channels} if kind == "image" else {"dim": reference_spec.dim}),
-    }
+    real_pixels = reference_pixels(reference.data, real_rows)
+    reference_description = describe_reference(reference.source, reference.data, reference.identity, real_count, real_pixels, split)
     if real_count != len(fake):
         caveats.append(f"{len(fake)} measured vs {real_count} reference samples: FID and KID depend on N; compare results only at equal N")
-    if measured.kind == "data" and _same_data(measured, reference):
-        caveats.append("the measured and reference sets are drawn from the same examples, so they share examples")
-    if measured.kind == "checkpoint" and reference.source == measured.default_reference and not has_splits(reference.source):
-        caveats.append(f"{reference.source} has no train/test splits: the reference examples are the ones the model was trained on")
+    caveats += _overlap_caveats(measured, reference, reference_description)
 
     inputs: dict[str, Any] = {}
     extractor_description = None
     if feature_extractor is not None:
         clock = time.perf_counter()
-        extractor_description = _describe_extractor(feature_extractor, reference.data.spec)
+        extractor_description = describe_extractor(feature_extractor, reference.data.spec)
         caveats += extractor_description.pop("notes")
         say(f"extracting {extractor_description['name']} features of {len(fake)} measured images")
         fake_features, fake_logits = feature_extractor.features(fake)
         timings["features_s"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        cached = _reference_features(
-            feature_extractor, reference, real_rows, extractor_description, use_cache=use_cache, cache_dir=cache_dir, say=say
+        cached = reference_features(
+            feature_extractor, reference.data, reference.identity, real_rows, extractor_description, pixels=real_pixels,
+            device=device, use_cache=use_cache, cache_dir=cache_dir, say=say,
         )
         timings["reference_features_s"] = time.perf_counter() - clock
         reference_description["cache"] = "off" if not use_cache else ("hit" if cached.from_cache else "miss")
+        reference_description["features_computed"] = cached.provenance
         inputs.update({REAL_FEATURES: cached.features, FAKE_FEATURES: fake_features, FAKE_LOGITS: fake_logits, "_real_stats": cached.stats})
     if needs & {REAL_SAMPLES, FAKE_SAMPLES}:
         inputs[FAKE_SAMPLES] = _flat_samples(fake, kind)
-        inputs[REAL_SAMPLES] = _flat_samples(take(reference.data, real_rows)[0], kind)
+        inputs[REAL_SAMPLES] = _flat_samples(real_pixels if real_pixels is not None else take(reference.data, real_rows)[0], kind)
     if reference.toy is not None and reference.toy.centers is not None:
         inputs.update({MODE_CENTERS: reference.toy.centers, MODE_STD: reference.toy.std})
 
     clock = time.perf_counter()
-    results, labels, metric_protocol = {}, {}, {}
-    tag = f"{feature_extractor.name} {feature_extractor.sha256[:8]}" if feature_extractor is not None else ""
-    for metric in chosen:
-        say(f"computing {metric.name}")
-        options = {"seed": seed} if metric.name == "parzen" else {}
-        metric_clock = time.perf_counter()
-        values = metric.compute(_inputs_for(metric, inputs), **options)
-        timings[f"metric_{metric.name}_s"] = time.perf_counter() - metric_clock
-        metric_protocol[metric.name] = {"version": metric.version, "summary": metric.summary, "options": options}
-        for key, value in values.items():
-            results[key] = float(value)
-            labels[key] = _label(key, tag if metric.needs & FEATURE_INPUTS else "")
-        if metric.caveat:
-            caveats.append(metric.caveat)
+    scores = score(
+        chosen, inputs, seed=seed, kind=kind, measured_count=len(fake), reference_count=real_count,
+        reference_split=reference.identity["split"], extractor=feature_extractor,
+        reference_pixels_sha256=reference_description.get("pixels_sha256"), say=say,
+    )
+    caveats += scores.caveats
+    timings.update(scores.timings_s)
     timings["metrics_s"] = time.perf_counter() - clock
+    results, labels = scores.results, scores.labels
 
     classification: dict[str, Any] = {}
     if discriminator is not None:
         clock = time.perf_counter()
         classification = _classification(discriminator, reference, probe_data, kind, device, say)
-        for key in ("semi_supervised_accuracy", "probe_accuracy"):
+        from gancli.evaluation.discriminator import load_discriminator
+
+        averaged = load_discriminator(measured.checkpoint, device, averaged=True)
+        if averaged is not None and "semi_supervised_accuracy" in classification:
+            # openai/improved-gan reports the test accuracy of the Polyak-averaged D; report both
+            polyak = _classification(averaged, reference, None, kind, device, say)
+            if "semi_supervised_accuracy" in polyak:
+                classification["semi_supervised_accuracy_polyak"] = {
+                    **polyak["semi_supervised_accuracy"], "discriminator": "Polyak average (D_ema)",
+                    "decay": measured.checkpoint.config.get("train", {}).get("ema_discriminator_decay"),
+                }
+        for key in ("semi_supervised_accuracy", "semi_supervised_accuracy_polyak", "probe_accuracy"):
             if key in classification:
                 results[key] = classification[key]["accuracy"]
-                labels[key] = _label(key, "")
+                labels[key] = PLAIN_LABELS[key]
         timings["classification_s"] = time.perf_counter() - clock
     timings["total_s"] = time.perf_counter() - started
 
     protocol = _protocol(
-        measured, fake_description, reference_description, extractor_description, metric_protocol,
+        measured, fake_description, reference_description, extractor_description, scores.protocol,
         seed=seed, truncation=truncation, device=device,
     )
     return EvalReport(
         results=results, labels=labels, protocol=protocol, classification=classification, caveats=caveats,
         timings_s={key: round(value, 3) for key, value in timings.items()},
         title=_title(measured, fake_description, reference_description, extractor_description),
+        floors=scores.floors,
     )
+
+
+def choose_device(device: Optional[str]) -> str:
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise GancliError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    return device
+
+
+def describe_reference(source: str, dataset, identity: dict, count: int, pixels: Optional[Tensor], requested_split: str) -> dict:
+    """The reference side of the protocol: its identity, the subset compared and, in memory, its pixels' hash."""
+    spec = dataset.spec
+    identity = {key: value for key, value in identity.items() if key != "source"}
+    description = {
+        "source": source, **identity, "split_requested": requested_split, "count": count,
+        "subset": describe_subset(len(dataset), count, REFERENCE_SUBSET_SEED),
+        **({"resolution": spec.resolution, "channels": spec.channels} if spec.kind == "image" else {"dim": spec.dim}),
+    }
+    if pixels is not None:
+        description["pixels_sha256"] = pixels_sha256(pixels)
+    return description
+
+
+def _overlap_caveats(measured: _Measured, reference: _Reference, description: dict) -> list[str]:
+    """Say when the reference holds examples the measured side was made from, and record it in the protocol."""
+    ref = reference.identity
+    if measured.kind == "data":
+        shared = overlaps(measured.identity, ref)
+        description["overlaps_measured_data"] = shared
+        return ["the measured and reference sets are drawn from the same examples, so they share examples"] if shared else []
+    trained = measured.trained_on
+    if trained is None:
+        description["overlaps_training_data"] = None
+        return []
+    shared = overlaps(trained, ref)
+    description["overlaps_training_data"] = shared
+    if shared is None:
+        return [
+            f"the checkpoint names its training data {trained['source']!r}, which cannot be found from here: "
+            "cannot tell whether the reference overlaps the training data"
+        ]
+    if not shared:
+        return []
+    if ref["split"] == "whole":
+        return [f"{reference.source} has no train/test splits: the reference examples are the ones the model was trained on"]
+    return [
+        f"the reference ({reference.source}, {ref['split']} split) is the model's training data "
+        f"({trained['source']}, {trained['split']} split): pass --split or --data for held-out examples"
+    ]
 
 
 # ---------------------------------------------------------------- checks
@@ -244,34 +284,38 @@ def _check_arguments(num_samples, truncation, split, source_split, probe_train) 
 def _open_measured(source: str, *, source_split, truncation, ema, probe) -> _Measured:
     if is_checkpoint(source):
         from gancli import checkpoint as ckpt_io
+        from gancli.data.sources import locate_source
 
         ckpt = ckpt_io.read(source)
         if source_split is not None:
             raise GancliError("--split-source picks the split of a data SOURCE; a checkpoint is measured by its samples")
-        trained_on = str(ckpt.config.get("data", {}).get("source") or "") or None
+        data_config = ckpt.config.get("data", {})
+        trained_on = str(data_config.get("source") or "") or None
         ckpt_io.generator_prefix(ckpt, ema)  # --ema on a file without EMA weights fails now, not after loading
-        return _Measured("checkpoint", ckpt.spec, trained_on, checkpoint=ckpt, name=str(ckpt.path), ema=ema)
+        located = locate_source(trained_on, str(data_config.get("split") or "train")) if trained_on else None
+        return _Measured("checkpoint", ckpt.spec, trained_on, checkpoint=ckpt, name=str(ckpt.path), ema=ema, trained_on=located)
     for flag, value in (("--truncation", truncation), ("--ema/--no-ema", ema), ("--probe", probe or None)):
         if value is not None:
             raise GancliError(f"{flag} applies to checkpoints; {source!r} is data (real-vs-real)")
-    from gancli.data.sources import load_data
+    from gancli.data.sources import resolve_data
 
     split = source_split or "train"
-    dataset = load_data(source, split=split)
-    return _Measured("data", dataset.spec, source, data=dataset, split=split, name=source)
+    resolved = resolve_data(source, split=split)
+    return _Measured("data", resolved.dataset.spec, source, data=resolved.dataset, split=split, name=source, identity=resolved.identity)
 
 
 def _open_reference(source: Optional[str], split: str, measured: _Measured) -> _Reference:
     from gancli.data import toys
-    from gancli.data.sources import load_data
+    from gancli.data.sources import resolve_data
 
     if not source:
         raise GancliError(f"{measured.name} does not name its training data; pass --data (the reference data)")
     spec = measured.spec
     if spec.kind == "image":
-        dataset = load_data(source, resolution=spec.resolution, channels=spec.channels, split=split)
+        resolved = resolve_data(source, resolution=spec.resolution, channels=spec.channels, split=split)
     else:
-        dataset = load_data(source, split=split)
+        resolved = resolve_data(source, split=split)
+    dataset = resolved.dataset
     what = "the checkpoint" if measured.kind == "checkpoint" else repr(measured.name)
     if dataset.spec.kind != spec.kind:
         made = "images" if spec.kind == "image" else f"{spec.dim}-D points"
@@ -282,7 +326,7 @@ def _open_reference(source: Optional[str], split: str, measured: _Measured) -> _
     if len(dataset) < 2:
         raise GancliError(f"--data {source} ({split}) holds {len(dataset)} example(s); metrics need at least 2")
     toy = toys.TOYS.get(source) if spec.kind == "points" else None
-    return _Reference(source, split, dataset, data_identity(source), toy=toy)
+    return _Reference(source, split, dataset, resolved.identity, toy=toy)
 
 
 def _choose_metrics(requested, kind: str, reference: _Reference) -> tuple[list[Metric], bool]:
@@ -317,37 +361,6 @@ def _choose_metrics(requested, kind: str, reference: _Reference) -> tuple[list[M
                     f"{reference.source} has none"
                 )
     return chosen, explicit
-
-
-def _open_extractor(name: Optional[str], inception_weights, device, allow_download):
-    from gancli.metrics.extractors import get_extractor
-
-    chosen = name or "inception"
-    if inception_weights is not None and chosen != "inception":
-        raise GancliError("--inception-weights is for --extractor inception; drop one of them")
-    download = (not offline()) if allow_download is None else allow_download
-    try:
-        return get_extractor(chosen, inception_weights=inception_weights, device=device, allow_download=download)
-    except GancliError as error:
-        if name is not None:
-            raise
-        raise GancliError(
-            f"{error}; or measure in a domain feature space instead: gancli eval train-extractor --data D "
-            f"--out ext.safetensors, then --extractor ext.safetensors"
-        ) from None
-
-
-def _same_data(measured: _Measured, reference: _Reference) -> bool:
-    """Whether both sides draw from one set of examples: same split of one source, or a source whose
-    splits are the same examples (an .npz or a folder has no splits)."""
-    from gancli.data.images import TensorData
-
-    if data_identity(measured.name) != reference.identity:
-        return False
-    if measured.split == reference.split:
-        return True
-    both_in_memory = isinstance(measured.data, TensorData) and isinstance(reference.data, TensorData)
-    return both_in_memory and same_examples(measured.data.values, reference.data.values)
 
 
 def _labelled(dataset) -> bool:
@@ -385,10 +398,8 @@ def _measured_samples(measured: _Measured, count: int, *, seed, truncation, devi
         rows = subset_indices(total, count, seed)
         say(f"taking {len(rows)} examples of {measured.name} ({measured.split})")
         values, _ = take(measured.data, rows)
-        return values, {
-            "source": measured.name, **data_identity(measured.name), "split": measured.split, "count": len(rows),
-            "subset": describe_subset(total, len(rows), seed),
-        }
+        identity = {key: value for key, value in measured.identity.items() if key != "source"}
+        return values, {"source": measured.name, **identity, "count": len(rows), "subset": describe_subset(total, len(rows), seed)}
     import gancli
     from gancli import checkpoint as ckpt_io
     from gancli.data.images import to_uint8
@@ -414,7 +425,10 @@ def _measured_samples(measured: _Measured, count: int, *, seed, truncation, devi
     return samples, {
         "checkpoint": str(ckpt.path.resolve()), "checkpoint_sha256": sha256_of_file(ckpt.path), "family": ckpt.family, "plugin": ckpt.plugin, "step": ckpt.step,
         "images_seen": ckpt.images_seen, "generator": ckpt_io.generator_prefix(ckpt, measured.ema).rstrip("."),
-        "count": count,
+        "count": count, "latents": f"gancli.sampling.latents(N, z_dim, seed={seed}), as `gancli sample -n N --seed {seed}` draws",
+        "labels": (f"conditional on {pipe.num_classes} classes: sample i gets class i mod {pipe.num_classes} (balanced)"
+                   if pipe.num_classes else "unconditional"),
+        "trained_on": measured.trained_on,
     }
 
 
@@ -422,72 +436,6 @@ def _flat_samples(values: Tensor, kind: str) -> Tensor:
     from gancli.data.images import to_float
 
     return (to_float(values) if kind == "image" else values.float()).flatten(1)
-
-
-def _describe_extractor(extractor, spec) -> dict:
-    """Name, hash and preprocessing of the feature extractor, plus notes on conversions it makes."""
-    network = getattr(extractor, "network", None)
-    notes = []
-    if extractor.name == "inception":
-        kind = "inception"
-        grey = "grey repeated to RGB, " if spec.channels == 1 else ""
-        preprocessing = f"{spec.channels}×{spec.resolution}² uint8 → {grey}TF1 bilinear resize to 299², (x − 128) / 128"
-    else:
-        kind = "domain-classifier"
-        width, side = getattr(network, "channels", spec.channels), getattr(network, "resolution", spec.resolution)
-        steps = []
-        if spec.channels != width:
-            steps.append("RGB averaged to grey" if width == 1 else "grey repeated to RGB")
-            notes.append(
-                f"extractor {extractor.name!r} takes {width}-channel images; the {spec.channels}-channel images were "
-                f"converted ({steps[-1]})"
-            )
-        if spec.resolution != side:
-            steps.append(f"bilinear antialiased resize to {side}²")
-        preprocessing = f"{spec.channels}×{spec.resolution}² uint8 → " + ", ".join(steps + ["x / 127.5 − 1"])
-        notes.append(
-            f"features of {extractor.name} (sha256 {extractor.sha256[:12]}…), a domain classifier: "
-            "the numbers are not comparable with Inception FID/KID/IS"
-        )
-    metadata = getattr(extractor, "metadata", {}) or {}
-    description = {
-        "name": extractor.name, "sha256": extractor.sha256, "kind": kind, "inception_comparable": kind == "inception",
-        "feature_dim": int(extractor.feature_dim), "num_classes": int(extractor.num_classes),
-        "preprocessing": preprocessing, "notes": notes,
-    }
-    for key in ("test_accuracy", "training_data"):
-        if key in metadata:
-            description[key] = metadata[key]
-    return description
-
-
-def _reference_features(extractor, reference: _Reference, rows: Tensor, description: dict, *, use_cache, cache_dir, say):
-    from gancli.metrics.reference_cache import cached_reference_features
-
-    key_fields = {
-        **reference.identity, "split": reference.split, "count": len(rows),
-        "subset_seed": REFERENCE_SUBSET_SEED, "extractor": extractor.name, "extractor_sha256": extractor.sha256,
-        "resize": description["preprocessing"],
-    }
-
-    def compute():
-        say(f"extracting {extractor.name} features of {len(rows)} reference images ({reference.source}, {reference.split})")
-        features, _ = extractor.features(take(reference.data, rows)[0])
-        return features
-
-    return cached_reference_features(key_fields, compute, cache_dir=cache_dir, no_cache=not use_cache)
-
-
-def _inputs_for(metric: Metric, inputs: dict) -> dict:
-    # FID needs only the reference mean and covariance; the cache has them in float64 already
-    if metric.name == "fid" and "_real_stats" in inputs:
-        return {**inputs, REAL_FEATURES: inputs["_real_stats"]}
-    return inputs
-
-
-def _label(key: str, tag: str) -> str:
-    base = FEATURE_LABELS.get(key) or PLAIN_LABELS.get(key) or key.replace("_", " ")
-    return f"{base} ({tag})" if tag else base
 
 
 # ---------------------------------------------------------------- the discriminator as a classifier
@@ -523,6 +471,7 @@ def _classification(loaded, reference: _Reference, probe_data: Optional[dict], k
 
 def _protocol(measured, fake_description, reference_description, extractor_description, metric_protocol, *, seed, truncation, device) -> dict:
     import gancli
+    from gancli.metrics.extractors import float32_precision_note
 
     is_checkpoint_source = measured.kind == "checkpoint"
     return {
@@ -538,6 +487,7 @@ def _protocol(measured, fake_description, reference_description, extractor_descr
         "metric_versions": {name: entry["version"] for name, entry in metric_protocol.items()},
         "metrics": metric_protocol,
         "device": str(device),
+        "float32": float32_precision_note(device),
     }
 
 

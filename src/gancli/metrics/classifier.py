@@ -23,6 +23,8 @@ from gancli.metrics.extractors import run_in_batches
 from gancli.metrics.image_batches import batch_slices, match_channels, to_pixels
 
 ARCHITECTURE = "gancli-small-cnn/1"
+# Bump when SmallCNN.prepare or forward changes what a saved extractor computes (part of the cache key).
+CODE_VERSION = "gancli-small-cnn/1 (bilinear antialiased resize, x / 127.5 - 1)"
 EXTRACTOR_FORMAT = "gancli-extractor/1"
 
 
@@ -156,6 +158,7 @@ class ClassifierExtractor:
         self.metadata = metadata
         self.name = str(metadata["name"])
         self.sha256 = sha256
+        self.code_version = CODE_VERSION
         self.feature_dim = network.feature_dim
         self.num_classes = network.num_classes
         self.device = device

@@ -1,12 +1,17 @@
 """Feature extractors: the FID Inception network and gancli's trainable domain classifiers.
 
 Every extractor has a `name`, the `sha256` of its weights file (part of every reported number's protocol
-and of the reference-statistics cache key), `feature_dim`, `num_classes`, and
+and of the reference-statistics cache key), a `code_version` (bumped whenever gancli's code for the network
+or its preprocessing changes what it computes), `feature_dim`, `num_classes`, and
 `features(images) -> (features, logits)` working in batches on uint8 pixels or floats in [-1, 1].
+
+On CUDA, features are computed with TF32 off (matmul and cuDNN), as StyleGAN2-ADA's metric code does:
+TF32 keeps 10 mantissa bits, enough to move FID in its second decimal.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +23,7 @@ from gancli.errors import GancliError
 class FeatureExtractor(Protocol):
     name: str
     sha256: str
+    code_version: str
     feature_dim: int
     num_classes: int
 
@@ -39,13 +45,26 @@ class InceptionExtractor:
     default_batch_size = 50
 
     def __init__(self, weights_path: str | os.PathLike | None = None, *, device="cpu", allow_download: bool = True):
-        from gancli.metrics.inception import FIDInceptionV3
-        from gancli.metrics.inception_weights import INCEPTION_WEIGHTS_SHA256, load_inception_state_dict
+        from gancli.metrics.inception_weights import load_inception_state_dict
+
+        self._build(load_inception_state_dict(weights_path, allow_download=allow_download), device)
+
+    @classmethod
+    def from_state_dict(cls, state: dict, *, device="cpu") -> "InceptionExtractor":
+        """The extractor on weights already in memory (tests, your own verified copy); strict key matching."""
+        extractor = cls.__new__(cls)
+        extractor._build(state, device)
+        return extractor
+
+    def _build(self, state: dict, device) -> None:
+        from gancli.metrics.inception import CODE_VERSION, FIDInceptionV3
+        from gancli.metrics.inception_weights import INCEPTION_WEIGHTS_SHA256
 
         self.sha256 = INCEPTION_WEIGHTS_SHA256
+        self.code_version = CODE_VERSION
         self.device = device
         self.network = FIDInceptionV3()
-        self.network.load_state_dict(load_inception_state_dict(weights_path, allow_download=allow_download))
+        self.network.load_state_dict(state)
         self.network.eval().requires_grad_(False).to(device)
 
     def features(self, images, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +84,7 @@ def run_in_batches(forward, images, batch_size: int) -> tuple[np.ndarray, np.nda
     from gancli.metrics.image_batches import batch_slices
 
     features, logits = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), full_float32_precision():
         for rows in batch_slices(len(images), batch_size):
             batch_features, batch_logits = forward(images[rows])
             features.append(batch_features.float().cpu().numpy())
@@ -73,6 +92,27 @@ def run_in_batches(forward, images, batch_size: int) -> tuple[np.ndarray, np.nda
     if not features:
         raise ValueError("no images to extract features from")
     return np.concatenate(features), np.concatenate(logits)
+
+
+@contextmanager
+def full_float32_precision():
+    """TF32 off for CUDA matmuls and cuDNN convolutions inside the block; the previous settings after it."""
+    import torch
+
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def float32_precision_note(device) -> str:
+    """What the protocol says about TF32 for features computed on `device`."""
+    if str(device).startswith("cuda"):
+        return "TF32 off (torch.backends.cuda.matmul and cudnn) during feature extraction"
+    return f"full float32 ({device}: TF32 does not apply)"
 
 
 def get_extractor(

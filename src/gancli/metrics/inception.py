@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Bump when a change here changes any feature: it is part of the reference-feature cache key.
+CODE_VERSION = "gancli-fid-inception-v3/1 (TF1 bilinear resize, (x - 128) / 128)"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008

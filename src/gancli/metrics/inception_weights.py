@@ -3,7 +3,9 @@
 The published weights are a pickle-format `.pth`. gancli opens it only after its sha256 matches the known
 file, only with `torch.load(weights_only=True)`, and only in `_load_verified_pth`; the tensors are then
 kept as a `.safetensors` copy beside it (or in the gancli cache when that folder is read-only), so every
-later run loads without unpickling anything.
+later run loads without unpickling anything. safetensors has no checksum of its own, so the conversion
+records a hash of every tensor (`tensors_sha256`) and each load recomputes it: a copy whose bytes changed
+after conversion is never used.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ INCEPTION_WEIGHTS_URL = (
 )
 # Full hash of the file above (95,628,359 bytes); torch-fidelity's v0.2.0 copy is byte-identical.
 INCEPTION_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
-CONVERTED_FORMAT = "gancli-inception-weights/1"
+CONVERTED_FORMAT = "gancli-inception-weights/2"  # /2: tensors_sha256 recorded and checked
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -46,16 +48,16 @@ def load_inception_state_dict(weights_path: str | os.PathLike | None = None, *, 
         if not given.is_file():
             raise GancliError(f"Inception weights file {given} does not exist; pass the path of {INCEPTION_WEIGHTS_FILENAME}")
         if given.suffix == ".safetensors":
-            state = _load_converted(given)
+            state, problem = _read_converted(given)
             if state is None:
-                raise GancliError(f"{given} is not a gancli-converted FID Inception weights file; pass the original {INCEPTION_WEIGHTS_FILENAME} instead")
+                raise GancliError(f"{given} {problem}; pass the original {INCEPTION_WEIGHTS_FILENAME} instead")
             return state
         pth = given
     else:
         pth = torch_hub_checkpoints_dir() / INCEPTION_WEIGHTS_FILENAME
 
     for converted in _converted_locations(pth):
-        state = _load_converted(converted)
+        state, _ = _read_converted(converted)
         if state is not None:
             return state
 
@@ -92,28 +94,55 @@ def _converted_locations(pth: Path) -> list[Path]:
     return [pth.with_suffix(".safetensors"), default_cache_dir() / "inception" / name]
 
 
-def _load_converted(path: Path) -> dict | None:
+def tensors_sha256(state: dict) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order: changes if any byte does."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def converted_weights_bytes(state: dict) -> bytes:
+    """The safetensors form of a verified state dict, with its source hash and its tensors' hash."""
+    from safetensors.torch import save
+
+    tensors = {key: tensor.contiguous() for key, tensor in state.items()}
+    return save(
+        tensors,
+        metadata={
+            "format": CONVERTED_FORMAT, "source_sha256": INCEPTION_WEIGHTS_SHA256, "source_file": INCEPTION_WEIGHTS_FILENAME,
+            "tensors_sha256": tensors_sha256(tensors),
+        },
+    )
+
+
+def _read_converted(path: Path) -> tuple[dict | None, str]:
+    """(state, "") for a sound converted copy, else (None, what is wrong with it)."""
     if not path.is_file():
-        return None
+        return None, "does not exist"
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
             if header.get("format") != CONVERTED_FORMAT or header.get("source_sha256") != INCEPTION_WEIGHTS_SHA256:
-                return None
-            return {key: handle.get_tensor(key) for key in handle.keys()}
+                return None, "is not a gancli-converted FID Inception weights file (or one from an older gancli)"
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception:  # a truncated or foreign file is simply not a usable conversion
-        return None
+        return None, "is not a gancli-converted FID Inception weights file (unreadable)"
+    if tensors_sha256(state) != header.get("tensors_sha256"):
+        return None, "holds tensors whose hash differs from the one recorded at conversion (the file changed)"
+    return state, ""
 
 
 def _save_converted(state: dict, locations: list[Path]) -> None:
-    from safetensors.torch import save
-
-    data = save(
-        {key: tensor.contiguous() for key, tensor in state.items()},
-        metadata={"format": CONVERTED_FORMAT, "source_sha256": INCEPTION_WEIGHTS_SHA256, "source_file": INCEPTION_WEIGHTS_FILENAME},
-    )
+    data = converted_weights_bytes(state)
     for location in locations:
         try:
             write_bytes_atomically(location, data)

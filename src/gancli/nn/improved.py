@@ -81,11 +81,15 @@ class VirtualBatchNorm(nn.Module):
     the batch: averaging over the batch axis here is the bug torchgan issue #146 and
     openai/improved-gan PR #19 describe, and it makes an output depend on its neighbours.
 
-    The reference is recorded by the first forward call, by :meth:`set_reference`, or
-    for a whole network by :func:`recording_vbn_reference`. Salimans et al. forward the
-    reference batch through the current network at every step; do that by recording
-    the reference before each training step. Recorded statistics are detached: they are
-    treated as constants, like batch norm's running statistics.
+    Salimans et al. forward the reference batch through the current network together
+    with every batch, and the reference statistics are part of the graph: the gradient
+    flows through them, as batch norm's gradient flows through batch statistics
+    (openai/improved-gan builds them as graph tensors). :func:`joint_vbn_reference` does
+    that: inside it, the first ``reference_size`` rows of every input are the reference
+    batch, whose statistics (with gradient) normalize the other rows, and are also stored
+    (detached) in the buffers. Outside it, a layer normalizes with the stored statistics:
+    recorded by the first forward call, by :meth:`set_reference`, or for a whole network
+    by :func:`recording_vbn_reference`.
     """
 
     reference_mean: Tensor
@@ -104,6 +108,7 @@ class VirtualBatchNorm(nn.Module):
         # 0 means "no reference yet": the next forward call records one
         self.register_buffer("reference_size", torch.zeros((), dtype=torch.int64))
         self.recording = False
+        self.joint_reference = 0  # > 0: the first rows of the input are the reference batch
 
     @property
     def has_reference(self) -> bool:
@@ -148,14 +153,31 @@ class VirtualBatchNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
+        if self.joint_reference:
+            return self._joint(x, self.joint_reference)
         if self.recording or not self.has_reference:
             return self.set_reference(x)
-        n = float(self.reference_size)
+        return self._with_reference(x, self.reference_mean, self.reference_mean_sq, float(self.reference_size))
+
+    def _with_reference(self, x: Tensor, ref_mean: Tensor, ref_mean_sq: Tensor, n: float) -> Tensor:
         example_mean, example_mean_sq = self._per_example_moments(x)
         own = 1.0 / (n + 1.0)
-        mean = (1.0 - own) * self.reference_mean + own * example_mean
-        mean_sq = (1.0 - own) * self.reference_mean_sq + own * example_mean_sq
+        mean = (1.0 - own) * ref_mean + own * example_mean
+        mean_sq = (1.0 - own) * ref_mean_sq + own * example_mean_sq
         return self._normalize(x, mean, mean_sq)
+
+    def _joint(self, x: Tensor, n: int) -> Tensor:
+        if x.shape[0] < n + 1 or n < 2:
+            raise ValueError(f"joint VBN needs the {n} reference rows (n ≥ 2) and at least one example")
+        reference, batch = x[:n], x[n:]
+        example_mean, example_mean_sq = self._per_example_moments(reference)
+        ref_mean, ref_mean_sq = example_mean.mean(dim=0), example_mean_sq.mean(dim=0)  # graph tensors
+        with torch.no_grad():
+            self.reference_mean.copy_(ref_mean)
+            self.reference_mean_sq.copy_(ref_mean_sq)
+            self.reference_size.fill_(n)
+        normalized_reference = self._normalize(reference, ref_mean, ref_mean_sq)
+        return torch.cat([normalized_reference, self._with_reference(batch, ref_mean, ref_mean_sq, float(n))])
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, reference_size={int(self.reference_size)}"
@@ -177,3 +199,21 @@ def recording_vbn_reference(module: nn.Module) -> Iterator[None]:
     finally:
         for layer in layers:
             layer.recording = False
+
+
+@contextmanager
+def joint_vbn_reference(module: nn.Module, reference_size: int) -> Iterator[None]:
+    """Inside this block, the first ``reference_size`` rows of every VirtualBatchNorm input in
+    ``module`` are the reference batch, normalizing the other rows with gradient through its statistics:
+
+        with joint_vbn_reference(generator, len(z_reference)):
+            out = generator(torch.cat([z_reference, z]))[len(z_reference):]
+    """
+    layers = [m for m in module.modules() if isinstance(m, VirtualBatchNorm)]
+    for layer in layers:
+        layer.joint_reference = reference_size
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.joint_reference = 0

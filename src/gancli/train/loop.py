@@ -215,6 +215,8 @@ def _train(
         if run.train.ema
         else None
     )
+    d_ema = (EMA(D, half_life_kimg=1.0, decay=run.train.ema_discriminator_decay, buffers="copy")
+             if run.train.ema_discriminator else None)
     G, D = _maybe_sync_batchnorm(run, objective, G, D, world, device)
     with PluginFault(record, "making the optimizers"):
         opt_g, opt_d = objective.optimizers(G, D)
@@ -225,7 +227,7 @@ def _train(
 
         step, consumed, nonfinite = restore(
             ckpt, run=run, G=G, D=D, ema=ema, optimizers={"G": opt_g, "D": opt_d}, objective=objective,
-            rank=rank, world=world, scaler=scaler, record=record,
+            rank=rank, world=world, scaler=scaler, record=record, d_ema=d_ema,
         )
         if step >= run.train.steps:
             raise GancliError(f"the run is already at step {step}; ask for more with --steps N (N > {step})")
@@ -255,6 +257,9 @@ def _train(
             ckpt_io.atomic_write_text(rundir.config, to_toml(run))
             if resume:
                 rundir.truncate_metrics(step)
+                from gancli.train.stages import drop_final_frame
+
+                drop_final_frame(rundir.samples)
         except OSError as exc:
             raise _write_error(rundir, rundir.config, exc) from None
 
@@ -295,7 +300,7 @@ def _train(
                 objective.before_sampling(G, is_ema=False)
         prepared_for_sampling["step"] = at_step
 
-    def save_samples(at_step: int) -> None:
+    def sample_grid(at_step: int):
         model = ema.model if ema is not None else G
         was_training = model.training
         model.eval()
@@ -304,11 +309,13 @@ def _train(
         model.train(was_training)
         if spec.kind == "points":
             reference = data.values[: min(len(data), 2000)]
-            image = points_plot(x, reference=reference)
-        else:
-            from gancli.data.images import to_uint8
+            return model, points_plot(x, reference=reference)
+        from gancli.data.images import to_uint8
 
-            image = image_grid(to_uint8(x))
+        return model, image_grid(to_uint8(x))
+
+    def save_samples(at_step: int) -> None:
+        model, image = sample_grid(at_step)
         try:
             save_image(image, rundir.sample_path(at_step))
         except OSError as exc:
@@ -321,7 +328,7 @@ def _train(
         prepare_for_sampling(at_step)
         with PluginFault(record, "saving its state"):
             tensors, state_meta = _collect_state(
-                accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite
+                accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite, d_ema=d_ema
             )
         if bad_weights := _nonfinite_weights(tensors):
             # never write a checkpoint that would poison every later resume or sample (checked on
@@ -357,6 +364,17 @@ def _train(
 
         on_main(write)
 
+    def save_stage(label: str, at_step: int) -> None:
+        """The grid at the end of a stage (growth phase), for RUN/growth.gif."""
+        from gancli.train.stages import stage_path
+
+        _, image = sample_grid(at_step)
+        path = stage_path(rundir.samples, label)
+        try:
+            save_image(image, path)
+        except OSError as exc:
+            raise _write_error(rundir, path, exc) from None
+
     def write_metrics(line: dict[str, Any]) -> None:
         try:
             # one write per line, flushed: a kill can cut only the last line short
@@ -374,6 +392,8 @@ def _train(
             trainable[name] = [p for p in module.parameters() if p.requires_grad]
         if ema is not None:
             ema.follow(G)
+        if d_ema is not None:
+            d_ema.follow(D)
 
     def run_repeat(phase, index: int, repeat: int, repeats: int, chunks, caches, batch: int):
         """One optimizer step of ``phase``: forward/backward over the micro-batches, sync, step."""
@@ -421,6 +441,8 @@ def _train(
     display = ProgressDisplay(run.train.steps, step, enabled=show_progress and main, title=run.family,
                               images_seen=stream.consumed)
     last_terms: dict[str, torch.Tensor] = {}
+    with PluginFault(record, "reporting its training stage"):
+        stage_label = objective.stage(Progress(step, stream.consumed))
     t0 = time.perf_counter()
     start_step, start_consumed = step, stream.consumed
     stopped_by = None
@@ -433,6 +455,13 @@ def _train(
             flags = distributed.max_flags(torch.tensor([int(stop.signal_name is not None), 0], device=device), world)
             while step < run.train.steps and not int(flags[0]):
                 progress = Progress(step, stream.consumed)
+                with PluginFault(record, f"training step {step}"):
+                    label = objective.stage(progress)
+                if label != stage_label:
+                    if stage_label is not None:  # the stage that just ended
+                        prepare_for_sampling(step)
+                        on_main(lambda: save_stage(stage_label, step))
+                    stage_label = label
                 with PluginFault(record, f"training step {step}"):
                     if objective.grow(progress, G, D):
                         grown()
@@ -463,6 +492,8 @@ def _train(
                                 break
                             if phase.after_step is not None:
                                 phase.after_step(s)
+                            if d_ema is not None and phase.network == "D":
+                                d_ema.update(D, step=step, batch_size=batch)
                         if skipped is not None:
                             break
                 flags = distributed.max_flags(
@@ -491,6 +522,8 @@ def _train(
                 if ema is not None:
                     ema.update(G, step=step, batch_size=batch)
                 step += 1
+                if main and step == start_step + SPEED_PROBE_STEPS and device.type == "cpu":
+                    _warn_if_days(time.perf_counter() - t0, SPEED_PROBE_STEPS, run.train.steps - step, display)
 
                 if step % run.train.log_every == 0 or step == run.train.steps:
                     terms = {f"{prefix}/{k}": float(v.float().item()) for prefix, t in last_terms.items()
@@ -516,6 +549,12 @@ def _train(
             if not run.train.sample_every or step % run.train.sample_every:
                 prepare_for_sampling(step)
                 on_main(lambda: save_samples(step))
+            if stage_label is not None:
+                from gancli.train.stages import write_growth_gif
+
+                prepare_for_sampling(step)
+                on_main(lambda: save_stage(f"{stage_label} (step {step})", step))
+                on_main(lambda: write_growth_gif(rundir.samples, rundir.root / "growth.gif"))
             if lab is not None:
                 try:
                     lab.write()
@@ -533,6 +572,24 @@ def _train(
         images_per_second=(stream.consumed - start_consumed) / seconds if seconds > 0 else 0.0,
         stopped_by=stopped_by,
     )
+
+
+SPEED_PROBE_STEPS = 3  # iterations timed before estimating how long a CPU run takes
+
+
+def _warn_if_days(seconds: float, steps_done: int, steps_left: int, display) -> None:
+    """One warning when the run, at the speed of its first steps, would take a day or more on the CPU."""
+    estimate = seconds / steps_done * steps_left
+    if estimate < 86400:
+        return
+    display.log(
+        f"warning: at {seconds / steps_done:.1f} s per step on this CPU the remaining {steps_left} steps would take "
+        f"about {estimate / 86400:.1f} days; train on a GPU, or use fewer --steps or a lower --resolution"
+    )
+    if not display.enabled:
+        print(f"warning: this CPU run would take about {estimate / 86400:.1f} days ({seconds / steps_done:.1f} s "
+              f"per step, {steps_left} steps left); train on a GPU, or use fewer --steps or a lower --resolution",
+              file=sys.stderr)
 
 
 def _chunks(labels: Optional[torch.Tensor], parts: int) -> list[Optional[torch.Tensor]]:
@@ -607,8 +664,8 @@ def _nonfinite_weights(tensors: dict[str, torch.Tensor]) -> str:
     """The network ("G", "D" or "G_ema") with a NaN/inf weight, or ""."""
     for name, value in tensors.items():
         network = name.split(".", 1)[0]
-        if network in ("G", "D", "G_ema") and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            return {"G": "generator", "D": "discriminator", "G_ema": "EMA generator"}[network]
+        if network in ("G", "D", "G_ema", "D_ema") and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return {"G": "generator", "D": "discriminator", "G_ema": "EMA generator", "D_ema": "averaged discriminator"}[network]
     return ""
 
 
@@ -632,13 +689,15 @@ def _weights_finite(module: torch.nn.Module, step: int) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
-def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int):
+def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int, d_ema=None):
     """Checkpoint tensors and JSON state; per-process state is gathered from every process."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update({f"G.{k}": v for k, v in G.state_dict().items()})
     tensors.update({f"D.{k}": v for k, v in D.state_dict().items()})
     if ema is not None:
         tensors.update({f"G_ema.{k}": v for k, v in ema.model.state_dict().items()})
+    if d_ema is not None:
+        tensors.update({f"D_ema.{k}": v for k, v in d_ema.model.state_dict().items()})
     meta: dict[str, Any] = {"optimizers": {}, "nonfinite": nonfinite}
     for name, module in (("G", G), ("D", D)):
         opt_tensors, opt_meta = optimizer_state(optimizers[name], module, f"state.opt.{name}")

@@ -14,7 +14,8 @@ from gancli.train.state import load_optimizer_state
 
 # train.* settings that define what a step computes; the others (steps, logging, sampling,
 # checkpointing, workers, max_nonfinite) and the precision (a remedy for NaNs) may change on resume
-STEP_DEFINING_TRAIN_KEYS = ("batch_size", "seed", "ema", "ema_half_life_kimg", "ema_decay", "ema_start_step")
+STEP_DEFINING_TRAIN_KEYS = ("batch_size", "seed", "ema", "ema_half_life_kimg", "ema_decay", "ema_start_step",
+                            "ema_discriminator", "ema_discriminator_decay")
 DATA_SHAPE_FIELDS = ("kind", "channels", "resolution", "num_classes", "dim")
 
 
@@ -92,7 +93,7 @@ def check_resumable_checkpoint(ckpt: ckpt_io.Checkpoint, run: RunConfig, spec) -
 
 def restore(
     ckpt: ckpt_io.Checkpoint, *, run: RunConfig, G, D, ema, optimizers: dict[str, Any], objective, rank: int,
-    world: int, scaler, record,
+    world: int, scaler, record, d_ema=None,
 ) -> tuple[int, int, int]:
     """Load everything from ``ckpt`` into models already on their device; returns (step, images consumed,
     non-finite steps skipped so far)."""
@@ -111,6 +112,10 @@ def restore(
         if not ckpt.has("G_ema."):
             raise GancliError(f"{path} has no EMA weights; resume without train.ema")
         _load_module(ema.model, ckpt.tensors("G_ema."), path, "EMA generator")
+    if d_ema is not None:
+        if not ckpt.has("D_ema."):
+            raise GancliError(f"{path} has no averaged discriminator; resume without train.ema_discriminator")
+        _load_module(d_ema.model, ckpt.tensors("D_ema."), path, "averaged discriminator")
     states = ckpt.tensors("state.")
     mine = f"rank.{rank}."
     try:

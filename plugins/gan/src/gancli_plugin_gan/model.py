@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
-from gancli.nn.improved import MinibatchDiscrimination, VirtualBatchNorm, recording_vbn_reference
+from gancli.nn.improved import MinibatchDiscrimination, VirtualBatchNorm, joint_vbn_reference, recording_vbn_reference
 from gancli.objective import GAN, AdversarialObjective, OptimizerSettings
 
 
@@ -32,9 +32,9 @@ class Generator(nn.Module):
     """z → [Linear → (BatchNorm | VirtualBatchNorm) → activation] × layers → Linear (→ tanh for images).
 
     With virtual batch norm the fixed reference latents are a buffer (so a checkpoint
-    carries them); every forward in training mode first re-records the reference
-    statistics through the current weights (Salimans et al. 2016), and eval mode
-    normalizes with the statistics recorded last.
+    carries them), and every forward runs them through the current weights together with
+    the batch (Salimans et al. 2016): in training the gradient flows through the reference
+    statistics, and in eval mode (an EMA copy included) they are those of the weights used.
     """
 
     def __init__(
@@ -79,8 +79,11 @@ class Generator(nn.Module):
             self.net(self.vbn_reference_z)
 
     def forward(self, z: Tensor, y: Optional[Tensor] = None) -> Tensor:
-        if self.virtual_batch_norm and self.training:
-            self.refresh_reference()
+        if self.virtual_batch_norm:
+            n = len(self.vbn_reference_z)
+            with joint_vbn_reference(self.net, n):
+                out = self.net(torch.cat([self.vbn_reference_z.to(z.dtype), z]))[n:]
+            return out.view(z.shape[0], *self.out_shape)
         return self.net(z).view(z.shape[0], *self.out_shape)
 
 

@@ -1,0 +1,121 @@
+"""The disturbance experiment's picture, drawn with Pillow only: one panel per metric (a line per
+disturbance against the level) and, below, a strip of example images per disturbance and level."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75)]
+PANEL_W, PANEL_H, PANELS_PER_ROW = 320, 230, 4
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 52, 12, 26, 34
+STRIP_LABEL_W, IMAGES_PER_LEVEL, LEVEL_GAP = 130, 4, 10
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(lo / step) * step
+    ticks = [start]
+    while ticks[-1] < hi - 1e-12 * max(1.0, abs(hi)):
+        ticks.append(ticks[-1] + step)
+    return ticks
+
+
+def _panel(draw, left: int, top: int, title: str, series: dict[str, list[tuple[float, float]]], colours: dict, font):
+    x0, x1 = left + MARGIN_L, left + PANEL_W - MARGIN_R
+    y0, y1 = top + PANEL_H - MARGIN_B, top + MARGIN_T
+    values = [y for points in series.values() for _, y in points if y is not None and math.isfinite(y)]
+    ticks = _ticks(min(values, default=0.0), max(values, default=1.0))
+    lo, hi = ticks[0], ticks[-1]
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return x0 + x * (x1 - x0), y0 - (y - lo) / (hi - lo) * (y0 - y1)
+
+    for tick in ticks:
+        _, y = px(0.0, tick)
+        draw.line([(x0, y), (x1, y)], fill=(232, 232, 232))
+        draw.text((x0 - 6, y), f"{tick:.4g}", fill="black", font=font, anchor="rm")
+    for level in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x, _ = px(level, lo)
+        draw.line([(x, y0), (x, y0 + 3)], fill="black")
+        draw.text((x, y0 + 5), f"{level:g}", fill="black", font=font, anchor="ma")
+    draw.rectangle([x0, y1, x1, y0], outline="black")
+    draw.text((left + PANEL_W / 2, top + 6), title, fill="black", font=font, anchor="ma")
+    draw.text(((x0 + x1) / 2, y0 + 18), "disturbance level", fill=(90, 90, 90), font=font, anchor="ma")
+    for name, points in series.items():
+        finite = [px(x, y) for x, y in points if y is not None and math.isfinite(y)]
+        if len(finite) > 1:
+            draw.line(finite, fill=colours[name], width=2)
+        for x, y in finite:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colours[name])
+
+
+def disturbance_figure(report, path: Path) -> Path:
+    """Write the report's picture to `path` (PNG, atomically) and return the path."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from gancli.checkpoint import atomic_write_bytes
+    from gancli.evaluation.disturbance_run import SHOWN
+
+    names = list(report.rows)
+    colours = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+    keys = [key for key in SHOWN if key in report.labels]
+    panel_rows = math.ceil((len(keys) + 1) / PANELS_PER_ROW)  # one slot for the legend
+    some = next(iter(report.examples.values()))[0]
+    side = some.shape[-1]
+    scale = max(1, round(56 / side))
+    cell = side * scale
+    strip_w = STRIP_LABEL_W + len(report.levels) * (IMAGES_PER_LEVEL * cell + LEVEL_GAP)
+    width = max(PANELS_PER_ROW * PANEL_W, strip_w)
+    strips_top = 34 + panel_rows * PANEL_H + 24
+    height = strips_top + 22 + len(names) * (cell + 8) + 10
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font, title_font = _font(12), _font(14)
+    draw.text((10, 8), report.title, fill="black", font=title_font)
+
+    for index, key in enumerate(keys):
+        row, column = divmod(index, PANELS_PER_ROW)
+        series = {name: [(r["level"], r.get(key)) for r in report.rows[name]] for name in names}
+        _panel(draw, column * PANEL_W, 34 + row * PANEL_H, report.labels[key], series, colours, font)
+    legend_row, legend_column = divmod(len(keys), PANELS_PER_ROW)
+    legend_left, legend_top = legend_column * PANEL_W + 30, 34 + legend_row * PANEL_H + 40
+    for index, name in enumerate(names):
+        y = legend_top + index * 22
+        draw.line([(legend_left, y + 7), (legend_left + 28, y + 7)], fill=colours[name], width=3)
+        draw.text((legend_left + 36, y), name, fill="black", font=font)
+
+    draw.text((10, strips_top - 18), f"examples (first {IMAGES_PER_LEVEL} measured images) at each level:", fill="black", font=font)
+    for column, level in enumerate(report.levels):
+        left = STRIP_LABEL_W + column * (IMAGES_PER_LEVEL * cell + LEVEL_GAP)
+        draw.text((left + IMAGES_PER_LEVEL * cell / 2, strips_top), f"level {level:g}", fill="black", font=font, anchor="ma")
+    for row, name in enumerate(names):
+        top = strips_top + 22 + row * (cell + 8)
+        draw.text((10, top + cell / 2), name, fill=colours[name], font=font, anchor="lm")
+        for column, batch in enumerate(report.examples[name]):
+            left = STRIP_LABEL_W + column * (IMAGES_PER_LEVEL * cell + LEVEL_GAP)
+            for index in range(min(IMAGES_PER_LEVEL, len(batch))):
+                pixels = batch[index].permute(1, 2, 0).numpy()
+                image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels.astype(np.uint8))
+                canvas.paste(image.convert("RGB").resize((cell, cell), Image.NEAREST), (left + index * cell, top))
+
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
