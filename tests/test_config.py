@@ -97,3 +97,32 @@ def test_the_top_level_recipes_folder_links_every_builtin_recipe():
     linked = {p.stem: p.resolve() for p in root.glob("*.toml")}
     shipped = {n: e.path.resolve() for n, e in cfg.list_recipes().items() if e.distribution.startswith("gancli-plugin-")}
     assert linked == shipped
+
+
+def test_two_distributions_shipping_one_recipe_name_is_a_warning_not_a_crash(tmp_path, monkeypatch, capsys):
+    from gancli import plugins
+
+    package = tmp_path / "gancli_plugin_copycat"
+    (package / "recipes").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from gancli.plugins import Family\n"
+        "FAMILY = Family(name='copycat', summary='ships a recipe name dcgan already ships',\n"
+        "                config='gancli_plugin_dcgan.config:DCGANConfig', build='gancli_plugin_dcgan.model:build',\n"
+        "                recipes='gancli_plugin_copycat:recipes')\n"
+    )
+    (package / "recipes" / "dcgan-fashion-mnist.toml").write_text('family = "copycat"\n[data]\nsource = "x"\n')
+    (package / "recipes" / "copycat-only.toml").write_text('family = "copycat"\n[data]\nsource = "x"\n')
+    dist = tmp_path / "gancli_plugin_copycat-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gancli-plugin-copycat\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[gancli.plugins]\ncopycat = gancli_plugin_copycat:FAMILY\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cfg, "_warned_duplicates", set())
+    plugins.refresh()
+    recipes = cfg.list_recipes()
+    assert recipes["dcgan-fashion-mnist"].distribution == "gancli-plugin-dcgan"  # the built-in one wins
+    assert recipes["copycat-only"].distribution == "gancli-plugin-copycat"
+    err = capsys.readouterr().err
+    assert err.count("warning: recipe 'dcgan-fashion-mnist' is shipped by both") == 1
+    cfg.list_recipes()
+    assert "warning" not in capsys.readouterr().err  # said once

@@ -151,3 +151,63 @@ def test_real_fashion_mnist():
     data = load_data("fashion-mnist", split="test", resolution=32)
     assert len(data) == 10_000 and data.spec.num_classes == 10
     assert data.spec.class_names[9] == "Ankle boot"
+
+
+def test_a_large_folder_is_resized_once_into_a_mapped_copy(tmp_path, monkeypatch, capsys):
+    import os
+
+    from PIL import Image
+
+    from gancli.data import sources
+
+    folder = tmp_path / "faces"
+    for k in ("a", "b"):
+        (folder / k).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.random.default_rng(i).integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(
+                folder / k / f"{i}.png")
+    monkeypatch.setenv("GANCLI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANCLI_RESIZED_CACHE", "0")
+    monkeypatch.setattr(sources, "MATERIALIZE_LIMIT_BYTES", 0)
+    lazy = sources.load_data(str(folder), resolution=8, channels=3)
+    monkeypatch.setenv("GANCLI_RESIZED_CACHE", "1")
+    cached = sources.load_data(str(folder), resolution=8, channels=3)
+    copies = list((tmp_path / "cache" / "resized").glob("faces-8px-3ch-*.npy"))
+    assert len(copies) == 1 and "writing resized copies of 10 images" in capsys.readouterr().err
+    assert cached.in_memory and cached.labels.tolist() == [0] * 5 + [1] * 5
+    for i in range(10):  # the same pixels as decoding the files
+        assert torch.equal(cached.values[i], lazy[i][0])
+    written = os.stat(copies[0]).st_mtime_ns
+    again = sources.load_data(str(folder), resolution=8, channels=3)
+    assert os.stat(copies[0]).st_mtime_ns == written and torch.equal(again.values, cached.values)
+    assert "writing" not in capsys.readouterr().err  # mapped, not rewritten
+    Image.fromarray(np.zeros((24, 20, 3), dtype=np.uint8)).save(folder / "a" / "0.png")
+    changed = sources.load_data(str(folder), resolution=8, channels=3)
+    assert len(list((tmp_path / "cache" / "resized").glob("faces-8px-3ch-*.npy"))) == 2
+    assert changed.values[0].sum() == 0
+
+
+def test_hub_datasets_load_from_an_offline_cache_as_after_a_download(tmp_path):
+    """The real hub path: datasets.load_dataset in offline mode, from a populated cache (no network)."""
+    import subprocess
+    import sys
+
+    from _offline_hub import offline_env, populate
+
+    home = tmp_path / "hf"
+    populate(home, "someone/tiny-faces", count=12, side=20, classes=3)
+    populate(home, "bitmind/ffhq-256", count=10, side=24)  # what the ffhq alias resolves to
+    env = {**offline_env(home), "GANCLI_DATA_DIR": str(tmp_path / "no-local-data")}
+    script = ("from gancli.data.sources import load_data; d = load_data('someone/tiny-faces', resolution=16); "
+              "print(tuple(d.values.shape), d.spec.class_names); f = load_data('ffhq', resolution=8); "
+              "print(tuple(f.values.shape))")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(12, 3, 16, 16) ('class0', 'class1', 'class2')" in done.stdout and "(10, 3, 8, 8)" in done.stdout
+    # nothing cached and no local folder: one clear line saying where to put the images
+    empty = {**offline_env(tmp_path / "empty-hf"), "GANCLI_DATA_DIR": str(tmp_path / "no-local-data")}
+    train = subprocess.run([sys.executable, "-m", "gancli", "train", "dcgan", "--data", "ffhq", "--steps", "1",
+                            "--out", str(tmp_path / "run")], env=empty, capture_output=True, text=True, timeout=300)
+    assert train.returncode == 2 and train.stderr.count("\n") == 1, train.stderr
+    assert "ffhq" in train.stderr and "GANCLI_DATA_DIR" in train.stderr and "Traceback" not in train.stderr
+    assert not (tmp_path / "run").exists()

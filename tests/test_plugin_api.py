@@ -57,3 +57,27 @@ def test_built_in_plugins_import_only_the_public_api():
             if name not in allowed.get(key, set()):
                 offences.append(f"{path.relative_to(ROOT)}:{line}: {module}{'.' + name if name else ''}")
     assert not offences, "not in docs/plugins.md:\n" + "\n".join(offences)
+
+
+def test_a_scaffolded_plugin_imports_only_the_public_api(tmp_path):
+    from gancli.scaffold import write_plugin
+
+    root = write_plugin("apicheck", tmp_path)
+    allowed = documented_names()
+    imports = [(m, n) for path in root.rglob("*.py") for m, n, _ in gancli_imports(path)]
+    assert imports
+    for module, name in imports:
+        key = "gancli.nn" if module.startswith("gancli.nn.") else module
+        assert name in allowed.get(key, set()), f"{module}.{name}"
+
+
+def test_scaffold_refuses_bad_names_and_existing_folders(tmp_path, cli):
+    assert cli("plugins", "new", "Bad_Name", "--dir", tmp_path).exit_code == 2
+    assert cli("plugins", "new", "fine", "--dir", tmp_path).exit_code == 0
+    again = cli("plugins", "new", "fine", "--dir", tmp_path)
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    import tomllib
+
+    pyproject = tomllib.loads((tmp_path / "gancli-plugin-fine" / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["gancli.plugins"] == {"fine": "gancli_plugin_fine:FAMILY"}
+    assert pyproject["project"]["dependencies"] == ["gancli>=0.2,<0.3"]

@@ -19,7 +19,7 @@ app = typer.Typer(
     name="gancli",
     help="Train, sample, interpolate, evaluate and export GANs. Every GAN family is a plugin.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (Typer's mechanism)
     pretty_exceptions_enable=False,
     # click's plain help: typer's rich help imports rich.markdown (markdown-it), ~0.2 s of every --help
     rich_markup_mode=None,

@@ -126,3 +126,17 @@ def stderr_console():
 def is_tty() -> bool:
     return sys.stderr.isatty()
 
+
+
+def complete_family(incomplete: str) -> list[str]:
+    """Shell completion: installed family names (entry points only; torch is never imported)."""
+    from gancli.plugins import discover
+
+    return [name for name, record in discover().items() if record.ok and name.startswith(incomplete)]
+
+
+def complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion: recipe names shipped by the installed families."""
+    from gancli.config import list_recipes
+
+    return [name for name in list_recipes() if name.startswith(incomplete)]

@@ -46,7 +46,9 @@ eval_app = typer.Typer(
         "when the Inception weights are not at hand; its numbers are labelled with its name and hash, never "
         "as Inception FID. Examples: gancli eval run/checkpoints/last.safetensors --extractor fmnist.safetensors; "
         "gancli eval fashion-mnist --split-source train --split test --extractor fmnist.safetensors; "
-        "gancli eval ring/checkpoints/last.safetensors --data ring8; gancli eval fashion-mnist --disturb all --extractor fmnist.safetensors -n 5000 --out disturb.json (the FID paper's disturbance experiment, with disturb.png)."
+        "gancli eval ring/checkpoints/last.safetensors --data ring8; gancli eval fashion-mnist --disturb all --extractor fmnist.safetensors -n 5000 --out disturb.json (the FID paper's disturbance experiment, with disturb.png); "
+        "gancli eval cond/checkpoints/last.safetensors --metrics class-acc,intra-fid,fid --extractor fmnist.safetensors (conditional models); "
+        "gancli eval CKPT --truncation-sweep 0.5,1,1.5,2 --extractor fmnist.safetensors --out sweep.json (with sweep.png)."
     ),
 )
 
@@ -56,13 +58,16 @@ eval_app = typer.Typer(
 def measure_command(
     source: str = typer.Argument(..., help="A gancli checkpoint (.safetensors), or a data source (alias, folder, .npz, toy) for real-vs-real floors."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Reference data (default: a checkpoint's training data; for a data SOURCE, SOURCE itself)."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated: fid,kid,is,pr,dc,parzen (images), modes,parzen (2-D points). Default: fid,kid,pr,dc,is for images; modes,parzen for points."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated: fid,kid,is,pr,dc,parzen (images), class-acc,intra-fid (conditional models), modes,parzen (2-D points). Default: fid,kid,pr,dc,is for images (fid,is,pr and class-acc with --truncation-sweep); modes,parzen for points."),
     num_samples: Optional[int] = typer.Option(None, "--num-samples", "-n", help="Measured samples, and reference ones when the data has as many (default: 10000 images, 2500 points)."),
     split: str = typer.Option("test", "--split", help="Split of the reference data: train or test."),
     split_source: Optional[str] = typer.Option(None, "--split-source", help="Split of a data SOURCE: train (default) or test."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents (checkpoint) or of the subset (data SOURCE)."),
-    truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="Sampling truncation T > 0 (checkpoints)."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="Checkpoints: z models redraw |z_i| > T (T > 0); W-space models use ψ (w_avg + ψ(w − w_avg), ψ ≥ 0)."),
+    truncation_sweep: Optional[str] = typer.Option(None, "--truncation-sweep", help="Checkpoints: measure at each comma-separated truncation value (none: untruncated) into one report; with --out, the curve (FID against IS, precision against recall) as a PNG beside the JSON."),
     ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="Measure the EMA generator (default: when the checkpoint has one)."),
+    bn_mode: Optional[str] = typer.Option(None, "--bn-mode", help="Checkpoints: BatchNorm normalises with its running statistics (eval mode; the default) or with batch statistics (batch). Recorded in the protocol."),
+    standing_stats: Optional[int] = typer.Option(None, "--standing-stats", help="Checkpoints: re-estimate the generator's BatchNorm statistics from N forward passes before sampling (BigGAN); the file is unchanged."),
     extractor: Optional[str] = typer.Option(None, "--extractor", "-e", help="'inception' (the default; needs its weights file) or the path of an extractor from 'gancli eval train-extractor'."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the reference features instead of using (and filling) the cache."),
@@ -73,7 +78,7 @@ def measure_command(
     disturb: Optional[str] = typer.Option(None, "--disturb", help="The FID paper's experiment on a data SOURCE: disturb its images with noise, blur, swirl, salt-and-pepper, rectangles, mix (comma-separated, or all) and measure each level against the clean --split."),
     levels: str = typer.Option("0,0.25,0.5,0.75,1", "--levels", help="Disturbance levels in [0, 1] (1 = the paper's strongest setting; 0, the clean images, is always measured)."),
     mix_with: Optional[str] = typer.Option(None, "--mix-with", help="Foreign images for --disturb mix (any --data source; default: rendered digits)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="With --disturb: write the picture here (default: --out with .png)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --disturb or --truncation-sweep: write the picture here (default: --out with .png)."),
 ) -> None:
     """Measure SOURCE against reference data."""
     import sys
@@ -87,15 +92,26 @@ def measure_command(
             source, disturb=disturb, levels=levels, data=data, split=split, split_source=split_source, metrics=metrics,
             num_samples=num_samples, seed=seed, extractor=extractor, inception_weights=inception_weights,
             mix_with=mix_with, no_cache=no_cache, device=device, out=out, plot=plot,
-            checkpoint_only={"--truncation": truncation, "--ema/--no-ema": ema, "--probe": probe or None},
+            checkpoint_only={"--truncation": truncation, "--truncation-sweep": truncation_sweep, "--ema/--no-ema": ema,
+                             "--probe": probe or None, "--bn-mode": bn_mode, "--standing-stats": standing_stats},
         )
         return
-    for flag, value in (("--levels", levels if levels != "0,0.25,0.5,0.75,1" else None), ("--mix-with", mix_with), ("--plot", plot)):
+    for flag, value in (("--levels", levels if levels != "0,0.25,0.5,0.75,1" else None), ("--mix-with", mix_with)):
         if value is not None:
             raise GancliError(f"{flag} belongs to --disturb; add --disturb KIND or drop {flag}")
+    if truncation_sweep is not None:
+        _sweep_command(
+            source, values=truncation_sweep, data=data, metrics=metrics, num_samples=num_samples, split=split, seed=seed,
+            ema=ema, bn_mode=bn_mode, standing_stats=standing_stats, extractor=extractor,
+            inception_weights=inception_weights, no_cache=no_cache, device=device, out=out, plot=plot,
+            refused={"--truncation": truncation, "--probe": probe or None, "--split-source": split_source},
+        )
+        return
+    if plot is not None:
+        raise GancliError("--plot belongs to --disturb and --truncation-sweep; add one of them or drop --plot")
     report = evaluate(
         source, data=data, metrics=metrics, num_samples=num_samples, split=split, source_split=split_source,
-        seed=seed, truncation=truncation, ema=ema, extractor=extractor,
+        seed=seed, truncation=truncation, ema=ema, bn_mode=bn_mode, standing_stats=standing_stats, extractor=extractor,
         inception_weights=str(inception_weights) if inception_weights is not None else None,
         use_cache=not no_cache, probe=probe, probe_train=probe_train, device=device,
         log=lambda message: typer.echo(message, err=True),
@@ -109,6 +125,34 @@ def measure_command(
     if out is not None:
         report.write_json(out)
         typer.echo(f"wrote {out}", err=True)
+
+
+def _sweep_command(source, *, values, data, metrics, num_samples, split, seed, ema, bn_mode, standing_stats, extractor,
+                   inception_weights, no_cache, device, out, plot, refused) -> None:
+    from gancli.evaluation.sweep import parse_sweep, truncation_sweep
+
+    for flag, value in refused.items():
+        if value is not None:
+            why = "sets one truncation; the sweep sets each" if flag == "--truncation" else "does not change with the truncation"
+            raise GancliError(f"{flag} {why}: drop {flag} or --truncation-sweep")
+    chosen = parse_sweep(values)
+    if plot is not None:
+        plot = writable_output(plot)
+    elif out is not None:
+        plot = out.with_suffix(".png")
+    report = truncation_sweep(
+        source, chosen, data=data, metrics=metrics, num_samples=num_samples, split=split, seed=seed, ema=ema,
+        bn_mode=bn_mode, standing_stats=standing_stats, extractor=extractor,
+        inception_weights=str(inception_weights) if inception_weights is not None else None, use_cache=not no_cache,
+        device=device, log=lambda message: typer.echo(message, err=True),
+    )
+    typer.echo(report.plain_text(), nl=False)
+    if out is not None:
+        report.write_json(out)
+        typer.echo(f"wrote {out}", err=True)
+    if plot is not None:
+        report.write_png(plot)
+        typer.echo(f"wrote {plot}", err=True)
 
 
 def _disturbance_command(source, *, disturb, levels, data, split, split_source, metrics, num_samples, seed, extractor,

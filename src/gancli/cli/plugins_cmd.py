@@ -1,9 +1,11 @@
 """gancli plugins list | info NAME | check NAME  (list and info never import torch)"""
 import json as json_lib
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from gancli.cli._common import handle_errors
+from gancli.cli._common import complete_family, handle_errors
 
 plugins_app = typer.Typer(help="Installed GAN families (plugins).", no_args_is_help=True, rich_markup_mode=None)
 
@@ -41,7 +43,7 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-rea
 
 @plugins_app.command("info")
 @handle_errors
-def info(name: str = typer.Argument(..., help="Family name.")) -> None:
+def info(name: str = typer.Argument(..., help="Family name.", autocompletion=complete_family)) -> None:
     """Show a family's settings with their defaults and descriptions."""
     from rich.console import Console
     from rich.table import Table
@@ -75,9 +77,31 @@ def info(name: str = typer.Argument(..., help="Family name.")) -> None:
 
 @plugins_app.command("check")
 @handle_errors
-def check(name: str = typer.Argument(..., help="Family name.")) -> None:
+def check(
+    name: Optional[str] = typer.Argument(None, help="Family name (or --all).", autocompletion=complete_family),
+    every: bool = typer.Option(False, "--all", help="Check every installed family."),
+) -> None:
     """Run the conformance kit (gancli.testing.check_family) on a family."""
+    from gancli.errors import GancliError
+    from gancli.plugins import discover
     from gancli.testing import check_family
 
-    report = check_family(name, verbose=lambda line: typer.echo(line, err=True))
-    typer.echo(f"{name}: {len(report.passed)} checks passed")
+    if (name is None) == (not every):
+        raise GancliError("name one family, or pass --all to check every installed family")
+    names = [n for n, r in discover().items() if r.ok] if every else [name]
+    for family in names:
+        report = check_family(family, verbose=lambda line: typer.echo(line, err=True))
+        typer.echo(f"{family}: {len(report.passed)} checks passed")
+
+
+@plugins_app.command("new")
+@handle_errors
+def new(
+    name: str = typer.Argument(..., help="The new family's name (lower case, words joined by '-')."),
+    folder: Path = typer.Option(Path("."), "--dir", help="Where to create the gancli-plugin-NAME folder."),
+) -> None:
+    """Write a complete plugin distribution for a new family (pyproject, config, G/D, build, a recipe, tests)."""
+    from gancli.scaffold import write_plugin
+
+    root = write_plugin(name, folder)
+    typer.echo(f"wrote {root}: pip install -e {root}, then run its tests with pytest {root}", err=True)

@@ -1,7 +1,7 @@
 """gancli recipes list | show NAME"""
 import typer
 
-from gancli.cli._common import handle_errors
+from gancli.cli._common import complete_recipe, handle_errors
 
 recipes_app = typer.Typer(help="Ready-to-run settings from the papers (TOML).", no_args_is_help=True, rich_markup_mode=None)
 
@@ -35,7 +35,7 @@ def list_recipes() -> None:
 
 @recipes_app.command("show")
 @handle_errors
-def show(name: str = typer.Argument(..., help="Recipe name or path.")) -> None:
+def show(name: str = typer.Argument(..., help="Recipe name or path.", autocompletion=complete_recipe)) -> None:
     """Print a recipe's TOML."""
     from gancli.config import find_recipe
 

@@ -5,14 +5,14 @@ from typing import List, Optional
 
 import typer
 
-from gancli.cli._common import handle_errors
+from gancli.cli._common import complete_family, complete_recipe, handle_errors
 
 
 @handle_errors
 def train_command(
-    family: Optional[str] = typer.Argument(None, help="GAN family (see 'gancli plugins list'); optional with --recipe."),
+    family: Optional[str] = typer.Argument(None, help="GAN family (see 'gancli plugins list'); optional with --recipe.", autocompletion=complete_family),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Image folder, IDX/npz file, HF dataset id, alias (fashion-mnist, mnist, cifar10, ffhq, celeba) or 2-D toy (ring8, grid25, spiral, moons)."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (see 'gancli recipes list') or path to a .toml file."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (see 'gancli recipes list') or path to a .toml file.", autocompletion=complete_recipe),
     overrides: List[str] = typer.Option([], "--set", "-s", help="Override a setting: key=value (dotted, e.g. train.ema=true, or a bare family field, e.g. lr=1e-4). Repeatable."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates to train for (in total, when resuming)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", help="Batch size, summed over processes."),
@@ -62,6 +62,11 @@ def train_command(
         return
     if not run.data.source:
         raise GancliError("no data given; pass --data (e.g. --data fashion-mnist or --data path/to/images)")
+    set_elsewhere = _recipe_sets_resolution(recipe) or any(o.split("=")[0].endswith("resolution") for o in overrides)
+    notes = []
+    if resolution is None and not resume and run.data.resolution and not set_elsewhere:
+        notes.append(f"note: training at {run.data.resolution}×{run.data.resolution}, the {run.family} family's "
+                     f"default resolution (--resolution to change)")
     if out is None:
         out = default_run_dir(run.family, Path(run.data.source).name or run.data.source)
     elif not resume:
@@ -69,7 +74,7 @@ def train_command(
 
     from gancli.train.loop import train
 
-    result = train(run, family_config, out=out, resume=resume)
+    result = train(run, family_config, out=out, resume=resume, notes=notes)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # one process reports for all
     where = f"{result.last_checkpoint}"
@@ -84,3 +89,11 @@ def train_command(
         f"trained {run.family} to step {result.step} ({result.images_per_second:.1f} img/s); checkpoint: {where}",
         err=True,
     )
+
+
+def _recipe_sets_resolution(recipe) -> bool:
+    if not recipe:
+        return False
+    from gancli.config import read_recipe
+
+    return "resolution" in (read_recipe(recipe).get("data") or {})

@@ -34,7 +34,7 @@ ALIASES: dict[str, tuple[tuple[str, ...], str]] = {
     "fashion-mnist": (("fashion-mnist", "fashion_mnist"), "zalando-datasets/fashion_mnist"),
     "mnist": (("mnist",), "ylecun/mnist"),
     "cifar10": (("cifar10", "cifar-10"), "uoft-cs/cifar10"),
-    "ffhq": (("ffhq",), "nateraw/ffhq"),
+    "ffhq": (("ffhq",), "bitmind/ffhq-256"),  # FFHQ's 70,000 faces at 256×256 (parquet, an "image" column)
     "celeba": (("celeba",), "flwrlabs/celeba"),
 }
 SPLITS = ("train", "test")
@@ -371,9 +371,13 @@ def _scan_folder(root: Path) -> tuple[list[Path], list[int], list[str], int]:
 def _open_folder(root: Path, *, resolution, channels, name: Optional[str] = None) -> Dataset:
     from PIL import Image, UnidentifiedImageError
 
+    from gancli.data.resized_cache import index_progress
+
     files, labels, class_names, skipped = _scan_folder(root)
     readable, readable_labels, sizes, modes = [], [], [], []
+    progress = index_progress(len(files))
     for i, path in enumerate(files):
+        progress(i)
         try:
             with Image.open(path) as im:
                 sizes.append(im.size)
@@ -403,7 +407,9 @@ def _open_folder(root: Path, *, resolution, channels, name: Optional[str] = None
 
     lazy = LazyImages(spec, len(readable), load, has_labels=bool(readable_labels))
     if len(readable) * channels * resolution * resolution > MATERIALIZE_LIMIT_BYTES:
-        return lazy
+        if os.environ.get("GANCLI_RESIZED_CACHE", "1").strip().lower() in ("0", "false", "no"):
+            return lazy
+        return _resized_copies(root, spec, readable, load, bool(readable_labels))
     decoded, kept_labels = [], []
     for i in range(len(readable)):
         try:
@@ -417,6 +423,20 @@ def _open_folder(root: Path, *, resolution, channels, name: Optional[str] = None
         raise GancliError(f"no readable images in {root}")
     label_tensor = torch.tensor(kept_labels, dtype=torch.int64) if readable_labels else None
     return TensorData(spec, stack(decoded), label_tensor)
+
+
+def _resized_copies(root: Path, spec: DataSpec, readable: list[Path], load, labelled: bool) -> TensorData:
+    """A large folder decoded once into a memory-mapped uint8 copy at the training size (gancli.data.resized_cache)."""
+    from gancli.data.resized_cache import cache_path, load_or_build
+    from gancli.data.stream import default_workers
+
+    path = cache_path(root, _folder_fingerprint(root), spec.resolution, spec.channels, LOADER_RESIZE)
+    workers = default_workers(LazyImages(spec, 0, load, labelled))
+    values, labels, skipped = load_or_build(path, len(readable), tuple(spec.shape), load, workers=workers,
+                                            labelled=labelled)
+    if skipped:
+        _note(f"{root}: skipped {skipped} images whose pixels could not be decoded")
+    return TensorData(spec, values, labels)
 
 
 def _note(message: str) -> None:

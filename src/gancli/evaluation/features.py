@@ -77,9 +77,12 @@ def reference_pixels(dataset, rows: Tensor) -> Optional[Tensor]:
 
 def reference_features(
     extractor, dataset, identity: dict, rows: Tensor, description: dict, *, pixels: Optional[Tensor], device,
-    use_cache: bool, cache_dir, say: Callable[[str], None],
+    use_cache: bool, cache_dir, say: Callable[[str], None], selection: Optional[dict] = None,
 ):
-    """Features of the reference subset `rows`, from the cache when nothing that determines them changed."""
+    """Features of the reference subset `rows`, from the cache when nothing that determines them changed.
+
+    `selection` describes how `rows` were chosen when they are not the seeded random subset of their count
+    (the class-balanced examples of intra-FID); it becomes part of the cache key."""
     import numpy as np
     import torch
 
@@ -97,6 +100,8 @@ def reference_features(
     }
     if pixels is not None:
         key_fields["pixels_sha256"] = pixels_sha256(pixels)
+    if selection is not None:
+        key_fields["selection"] = selection
     provenance = {
         "device": str(device), "float32": float32_precision_note(device), "torch": torch.__version__,
         "numpy": np.__version__, "gancli": gancli.__version__,

@@ -23,6 +23,7 @@ class EvalReport:
     timings_s: dict[str, float] = field(default_factory=dict)
     title: str = ""
     floors: dict[str, dict] = field(default_factory=dict)  # result key -> measured real-vs-real floor that applies
+    examples: Any = None  # the first measured images (uint8), for pictures; not part of the JSON
 
     def to_dict(self) -> dict[str, Any]:
         return {

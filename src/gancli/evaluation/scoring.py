@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from gancli.metrics.floors import format_count
-from gancli.metrics.registry import FAKE_LOGITS, REAL_FEATURES, Metric
+from gancli.metrics.registry import FAKE_CLASSES, FAKE_FEATURES, FAKE_LOGITS, REAL_CLASS_FEATURES, REAL_FEATURES, Metric
 
 SEEDED_METRICS = ("kid", "is", "parzen")  # --seed reaches their subset draws, split shuffles, bandwidth halves
 FEATURE_LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS"}
@@ -22,7 +22,7 @@ PLAIN_LABELS = {
     "semi_supervised_accuracy_polyak": "D classification accuracy (Polyak-averaged D)",
     "probe_accuracy": "linear probe accuracy (D features)",
 }
-FEATURE_INPUTS = frozenset({REAL_FEATURES, "fake_features", FAKE_LOGITS})
+FEATURE_INPUTS = frozenset({REAL_FEATURES, FAKE_FEATURES, FAKE_LOGITS, REAL_CLASS_FEATURES})
 MANIFOLD_PAPER_FEATURES = "VGG-16 fc2 (4096-d) in Kynkäänniemi et al. 2019 and Naeem et al. 2020"
 
 
@@ -38,8 +38,10 @@ class Scores:
 
 def score(
     chosen: list[Metric], inputs: dict, *, seed: int, kind: str, measured_count: int, reference_count: int,
-    reference_split: str, extractor=None, reference_pixels_sha256: Optional[str] = None, say=lambda message: None,
+    reference_split: str, extractor=None, reference_pixels_sha256: Optional[str] = None, class_names=(),
+    say=lambda message: None,
 ) -> Scores:
+    """Compute `chosen` on `inputs`; `class_names` name the classes in the labels of class-acc and intra-fid."""
     scores = Scores()
     tag = f"{extractor.name} {extractor.sha256[:8]}" if extractor is not None else ""
     for metric in chosen:
@@ -56,7 +58,12 @@ def score(
         uses_features = bool(metric.needs & FEATURE_INPUTS)
         for key, value in values.items():
             scores.results[key] = float(value)
-            scores.labels[key] = label(key, metric, tag, measured_count, reference_count, reference_split) if uses_features else PLAIN_LABELS.get(key, key.replace("_", " "))
+            if FAKE_CLASSES in metric.needs:
+                scores.labels[key] = class_label(key, metric, parameters, tag, measured_count, reference_split, class_names)
+            elif uses_features:
+                scores.labels[key] = label(key, metric, tag, measured_count, reference_count, reference_split)
+            else:
+                scores.labels[key] = PLAIN_LABELS.get(key, key.replace("_", " "))
             floor = None
             if uses_features and reference_pixels_sha256 and measured_count == reference_count:
                 floor = metric.floor(key, extractor_sha256=extractor.sha256, reference_pixels_sha256=reference_pixels_sha256, count=measured_count)
@@ -86,11 +93,44 @@ def label(key: str, metric: Metric, tag: str, measured_count: int, reference_cou
     return f"{text} ({tag})" if tag else text
 
 
+def class_label(key: str, metric: Metric, parameters: dict, tag: str, measured_count: int, reference_split: str,
+                class_names) -> str:
+    """Labels of the class metrics, with N per class and the split:
+    "class accuracy-2k, 200 per class (…)", "class accuracy of class 3 Dress-200 (…)",
+    "intra-FID-2k vs test, 10 classes × 200 (…)", "FID of class 3 Dress-200 vs test-200 (…)"."""
+    split = "all data" if reference_split == "whole" else reference_split
+    counts = parameters["per_class_counts"]
+    measured = counts["measured"] if isinstance(counts, dict) else counts
+    reference = counts["reference"] if isinstance(counts, dict) else None
+    prefix = "class_acc" if metric.name == "class-acc" else "intra_fid"
+    if key == prefix:
+        if prefix == "class_acc":
+            text = f"class accuracy-{format_count(measured_count)}, {_per_class(measured)} per class"
+        else:
+            per = _per_class(measured) if reference == measured else f"{_per_class(measured)} vs {_per_class(reference)}"
+            text = f"intra-FID-{format_count(measured_count)} vs {split}, {len(measured)} classes × {per}"
+    else:
+        k = int(key[len(prefix) + 1:])
+        name = class_names[k] if k < len(class_names) else str(k)
+        which = f"class {k} {name}" if name != str(k) else f"class {k}"
+        if prefix == "class_acc":
+            text = f"class accuracy of {which}-{measured[k]}"
+        else:
+            text = f"FID of {which}-{measured[k]} vs {split}-{reference[k]}"
+    return f"{text} ({tag})" if tag else text
+
+
+def _per_class(counts) -> str:
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}–{high}"
+
+
 def _context(metric: Metric, kind: str, extractor) -> dict[str, Any]:
     """Parameters the metric cannot know itself: the feature space and, for Parzen, the pixel scale."""
     found: dict[str, Any] = {}
     if extractor is not None and metric.needs & FEATURE_INPUTS:
-        found["features"] = f"{extractor.name} ({'logits' if metric.needs == {FAKE_LOGITS} else f'{extractor.feature_dim}-d features'})"
+        on_logits = FAKE_LOGITS in metric.needs and FAKE_FEATURES not in metric.needs
+        found["features"] = f"{extractor.name} ({'logits' if on_logits else f'{extractor.feature_dim}-d features'})"
         if metric.name in ("pr", "dc"):
             found["features_in_the_papers"] = MANIFOLD_PAPER_FEATURES
     if metric.name == "parzen":

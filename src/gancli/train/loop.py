@@ -140,8 +140,11 @@ def train(
     resume: bool = False,
     data=None,
     show_progress: bool = True,
+    notes: tuple[str, ...] | list[str] = (),
 ) -> TrainResult:
     """Train ``run.family`` on ``run.data`` into run directory ``out``.
+
+    ``notes`` are printed (main process) once the data has loaded, i.e. when training will start.
 
     SIGINT and SIGTERM, even during setup, stop the run before the next step with a checkpoint
     (``TrainResult.stopped_by`` says which). Only one process at a time may train into a run
@@ -154,7 +157,8 @@ def train(
     before = rundir.snapshot()
     with _Stop() as stop, (rundir.lock() if main else nullcontext()):
         try:
-            return _train(run, family_config, out=out, resume=resume, data=data, show_progress=show_progress, stop=stop)
+            return _train(run, family_config, out=out, resume=resume, data=data, show_progress=show_progress, stop=stop,
+                          notes=notes)
         except BaseException:
             if main and not held_run:
                 rundir.remove_created_since(before)
@@ -162,7 +166,8 @@ def train(
 
 
 def _train(
-    run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop
+    run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop,
+    notes=(),
 ) -> TrainResult:
     from gancli.data.sources import load_data
     from gancli.data.stream import BatchStream, default_workers
@@ -189,6 +194,8 @@ def _train(
     spec = data.spec
     if len(data) == 0:
         raise GancliError(f"{run.data.source} holds no examples")
+    for note in notes if main else ():
+        print(note, file=sys.stderr)
 
     torch.manual_seed(run.train.seed)  # identical initial weights on every process
     gan, record = build_gan(run, family_config, spec)
