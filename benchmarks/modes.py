@@ -36,7 +36,9 @@ CONFIGS = (
     ModeConfig("GAN (minimax)", "gan", ("loss=minimax",)),
     ModeConfig("GAN + one-sided label smoothing 0.9", "gan", ("real_label=0.9",)),
     ModeConfig("GAN + minibatch discrimination", "gan", ("minibatch_discrimination=true",)),
-    ModeConfig("GAN + feature matching", "gan", ("feature_matching=true",)),
+    ModeConfig("GAN + feature matching (independent real batch)", "gan", ("feature_matching=true",)),
+    ModeConfig("GAN + feature matching (D's batch)", "gan",
+               ("feature_matching=true", "feature_matching_target=same_batch")),
     ModeConfig("GAN + virtual batch norm (G)", "gan", ("g_norm=virtual",)),
     ModeConfig("WGAN-GP", "wgan-gp"),
 )

@@ -296,6 +296,10 @@ class Checkpoint:
     path: Path
     metadata: dict[str, str]
     tensor_names: list[str]
+    # an exported model folder (gancli.model_folder): its model.safetensors stores one generator's
+    # weights without a prefix; they are seen here under this prefix ("G_ema." or "G.")
+    exported_as: str = ""
+    export: Optional[dict[str, Any]] = None  # that folder's config.json
 
     @property
     def family(self) -> str:
@@ -337,18 +341,30 @@ class Checkpoint:
         out = {}
         try:
             with safe_open(str(self.path), framework="pt", device=device) as f:
-                for name in f.keys():
+                for stored in f.keys():
+                    name = self.exported_as + stored
                     if name.startswith(prefix):
-                        out[name[len(prefix) :]] = f.get_tensor(name)
+                        out[name[len(prefix) :]] = f.get_tensor(stored)
         except Exception as exc:
             raise GancliError(f"{self.path} is corrupt: {exc}; use an earlier checkpoint") from None
         return out
 
 
 def read(path: Path | str) -> Checkpoint:
-    """Open a gancli checkpoint and validate its metadata; tensors are read on demand."""
-    path = Path(path).expanduser()
+    """Open a gancli checkpoint and validate its metadata; tensors are read on demand.
+
+    ``path`` may also be a model folder written by ``gancli export --format hf`` (or its
+    model.safetensors), or a hub id ``owner/name`` of such a folder (see :mod:`gancli.hub`).
+    """
+    from gancli import hub, model_folder
+
+    path = hub.locate(path)
+    if path.is_dir():
+        return model_folder.read(path)
     header = read_header(path)
+    folder = model_folder.sibling_folder(path, header.get("__metadata__"))
+    if folder is not None:
+        return model_folder.read(folder)
     metadata = validate_metadata(path, header.get("__metadata__"))
     names = [k for k in header if k != "__metadata__"]
     return Checkpoint(path=path, metadata=metadata, tensor_names=names)
@@ -356,6 +372,11 @@ def read(path: Path | str) -> Checkpoint:
 
 def generator_prefix(ckpt: Checkpoint, ema: Optional[bool] = None) -> str:
     """``G_ema.`` when present (unless ema=False), else ``G.``."""
+    if ckpt.exported_as and ema is not None and ema != (ckpt.exported_as == "G_ema."):
+        held = "EMA" if ckpt.exported_as == "G_ema." else "trained (raw)"
+        other = "--raw for the trained weights" if ckpt.exported_as == "G_ema." else "without --raw for the EMA weights"
+        raise GancliError(f"{ckpt.path.parent} holds only the {held} generator; drop --ema/--no-ema, or export "
+                          f"again {other}")
     if ema is not False and ckpt.has("G_ema."):
         return "G_ema."
     if ema is True:

@@ -329,6 +329,9 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
          bn_mode: str = "running") -> Pipeline:
     """Rebuild the generator stored in a gancli checkpoint (the EMA weights when present).
 
+    ``path``: a checkpoint file, a model folder from ``gancli export --format hf``, or the hub id
+    ``owner/name`` of such a folder (fetched into the Hugging Face cache; HF_HUB_OFFLINE is honoured).
+
     ``bn_mode``: BatchNorm layers normalise with their running statistics ("running", eval
     mode, the default) or with each batch's own statistics ("batch", as pytorch/examples'
     DCGAN and the WGAN reference code sample).
@@ -339,6 +342,10 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
     gan, record = rebuild_gan(ckpt, "building the generator")
     generator, spec = gan.generator, ckpt.spec
     prefix = ckpt_io.generator_prefix(ckpt, ema)
+    if ckpt.export is not None:  # an exported model folder: its config.json must describe this generator
+        from gancli.model_folder import check_generator
+
+        check_generator(ckpt, generator)
     tensors = ckpt.tensors(prefix)
     if not tensors:
         raise GancliError(f"{ckpt.path} holds no generator weights ({prefix}*); the file is damaged or foreign")

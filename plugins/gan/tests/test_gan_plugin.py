@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gancli import checkpoint as ckpt_io
+from gancli import config as cfg
 from gancli.config import RunConfig
 from gancli.data.images import TensorData
 from gancli.data.spec import DataSpec
@@ -332,3 +333,15 @@ def test_semi_supervised_labelled_pool_survives_checkpoint_and_resume(tmp_path: 
         torch.testing.assert_close(pool_a[name], pool_b[name], rtol=0, atol=0)
     for name, value in a.tensors("D.").items():
         torch.testing.assert_close(value, b.tensors("D.")[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("target, draws", [("independent", 2), ("same_batch", 1)])
+def test_feature_matching_target_comes_from_an_independent_real_batch_by_default(tmp_path, target, draws):
+    """openai/improved-gan matches the features of a second, independently shuffled real batch (trainx_unl2)."""
+    run, family_config = cfg.resolve(
+        "gan", flags={"data": {"source": "blob"}, "train": {"steps": 2, "batch_size": 16, "sample_every": 2}},
+        overrides=[*(f"{k}={v}" for k, v in TINY.items()), "feature_matching=true",
+                   f"feature_matching_target={target}"],
+    )
+    result = train(run, family_config, out=tmp_path / "run", data=_points(), show_progress=False)
+    assert result.images_seen == 2 * draws * 16  # one real batch for D, and one more for G's target

@@ -46,8 +46,10 @@ def test_resnet_is_the_papers_cifar_network():
     assert G.z_dim == 128 and G.width == 128 and len(G.blocks) == 3  # 4 → 8 → 16 → 32
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules())
     blocks = list(D.blocks)
-    assert isinstance(blocks[0], nets.FirstCriticBlock)
-    assert [b.shortcut.__class__.__name__ for b in blocks[1:]] == ["_ConvMeanPool", "Identity", "Identity"]
+    assert blocks[0].first and all(not b.first for b in blocks[1:])
+    # 32 → 16 (first block) → 8, then two 8×8 blocks with identity shortcuts (gan_cifar_resnet.py)
+    assert [b.downsample for b in blocks] == [True, True, False, False]
+    assert [b.shortcut is None for b in blocks] == [False, False, True, True]
     x = torch.zeros(2, 3, 32, 32)
     with torch.no_grad():
         assert D.blocks(x).shape == (2, 128, 8, 8)
@@ -104,3 +106,21 @@ def test_cifar10_recipe_has_the_papers_resnet_settings():
     assert (config.lr, config.beta1, config.beta2, config.lr_decay_steps) == (2e-4, 0.0, 0.9, 100_000)
     assert (run.train.batch_size, run.train.steps, run.data.resolution) == (64, 100_000, 32)
     assert config.critic_norm == "none"
+
+
+def test_checkpoints_of_gancli_0_1_with_the_old_block_names_still_load():
+    """gancli 0.1's WGAN-GP ResNet nested the convs of its blocks one level deeper (conv1.conv.weight)."""
+    import re
+
+    spec = DataSpec(kind="image", channels=3, resolution=32, num_classes=3)
+    torch.manual_seed(0)
+    gan = build_wgan_gp(WGANGPConfig(arch="resnet", width=8, z_dim=4, conditional=True), spec)
+    for net in (gan.generator, gan.discriminator):
+        old = {re.sub(r"^(blocks\.\d+\.(conv1|conv2|shortcut))\.", r"\1.conv.", k): v.clone()
+               for k, v in net.state_dict().items()}
+        assert any(".conv1.conv." in k for k in old)
+        fresh = build_wgan_gp(WGANGPConfig(arch="resnet", width=8, z_dim=4, conditional=True), spec)
+        target = fresh.generator if net is gan.generator else fresh.discriminator
+        target.load_state_dict(old, strict=True)
+        for (name, a), b in zip(net.state_dict().items(), target.state_dict().values()):
+            assert torch.equal(a, b), name

@@ -39,7 +39,8 @@ eval_app = typer.Typer(
     rich_markup_mode=None,
     help=(
         "Measure a checkpoint's samples, or a dataset (real-vs-real floors), against reference data: "
-        "FID, KID, IS, precision/recall, density/coverage (images; features of --extractor), mode coverage "
+        "FID, KID, IS, precision/recall, density/coverage (images; features of --extractor), class accuracy and "
+        "intra-FID (conditional models), mode coverage "
         "and Parzen log-likelihood (2-D points); a semi-supervised discriminator's accuracy, and a linear "
         "probe on D's features with --probe. Every number is printed with its protocol (--out writes it as "
         "JSON). 'gancli eval train-extractor' trains the small domain classifier that --extractor PATH uses "

@@ -8,7 +8,7 @@ layers (improved) and BatchNorm statistics (norms).
 """
 
 from gancli.nn.attention import SelfAttention
-from gancli.nn.conditional import ConditionalBatchNorm2d, ProjectionHead
+from gancli.nn.conditional import ClassProjection, ConditionalBatchNorm2d, ProjectionHead
 from gancli.nn.equalized import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -51,7 +51,7 @@ from gancli.nn.style import (
 )
 
 __all__ = [
-    "AdaIN", "Blur", "BlurDownsample", "BlurUpsample", "ConditionalBatchNorm2d", "ConstantInput",
+    "AdaIN", "Blur", "BlurDownsample", "BlurUpsample", "ClassProjection", "ConditionalBatchNorm2d", "ConstantInput",
     "DiscriminatorResBlock", "EqualizedConv2d", "EqualizedLinear", "GeneratorResBlock", "INIT_SCHEMES",
     "MappingNetwork", "MinibatchDiscrimination", "MinibatchStdDev", "NoiseInjection", "PixelNorm",
     "ProjectionHead", "SNConv2d", "SNConvTranspose2d", "SNEmbedding", "SNLinear", "SelfAttention",

@@ -115,6 +115,39 @@ class ConditionalBatchNorm2d(nn.Module):
         return f"{self.num_features}, {by}"
 
 
+def class_projection(embed: nn.Module, features: Tensor, y: Optional[Tensor]) -> Tensor:
+    """⟨embed(y), φ(x)⟩ per example (Miyato & Koyama 2018); φ are (N, F) features."""
+    if y is None:
+        raise ValueError("this conditional discriminator needs class labels y")
+    return (embed(y) * features).sum(dim=1)
+
+
+class ClassProjection(nn.Module):
+    """Adds the projection term ⟨embed(y), φ(x)⟩ to a discriminator's own score (no ψ of its own).
+
+    For discriminators whose unconditional score is not a linear map of the pooled features
+    (DCGAN's 4×4 conv head, the WGAN critics' linear layer over a flattened map): ``forward(score,
+    features, y)`` returns ``score`` unchanged when ``num_classes`` is 0. The embedding is
+    initialised N(0, 0.02) (``init="normal"``), optionally spectrally normalized.
+    """
+
+    def __init__(self, in_features: int, num_classes: int = 0, *, spectral_norm: bool = False,
+                 init: str = "normal") -> None:
+        super().__init__()
+        self.in_features, self.num_classes = in_features, num_classes
+        self.embed = init_weights(nn.Embedding(num_classes, in_features), init) if num_classes > 0 else None
+        if spectral_norm and self.embed is not None:
+            _spectral_norm(self.embed)
+
+    def forward(self, score: Tensor, features: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        if self.embed is None:
+            return score
+        return score + class_projection(self.embed, features, y)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_classes={self.num_classes}"
+
+
 class ProjectionHead(nn.Module):
     """The projection discriminator's output: ψ(φ(x)) + ⟨embed(y), φ(x)⟩ (one logit per example).
 
@@ -159,9 +192,7 @@ class ProjectionHead(nn.Module):
         logit = self.linear(features).squeeze(1)
         if self.embed is None:
             return logit
-        if y is None:
-            raise ValueError("this conditional discriminator needs class labels y")
-        return logit + (self.embed(y) * features).sum(dim=1)
+        return logit + class_projection(self.embed, features, y)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, num_classes={self.num_classes}"

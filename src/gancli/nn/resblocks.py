@@ -23,6 +23,7 @@ from gancli.nn.initialization import check_init_scheme, init_weights
 from gancli.nn.spectral import spectral_norm as _spectral_norm
 
 GENERATOR_NORMS = ("batch", "class", "vector")
+DISCRIMINATOR_NORMS = ("none", "layer")
 
 
 def _conv(
@@ -141,15 +142,24 @@ class DiscriminatorResBlock(nn.Module):
         *,
         hidden_ch: Optional[int] = None,
         init: str = "xavier_uniform",
+        norm: str = "none",
     ) -> None:
         super().__init__()
         check_init_scheme(init)
+        if norm not in DISCRIMINATOR_NORMS:
+            raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(DISCRIMINATOR_NORMS)}")
+        if norm != "none" and first:
+            raise ValueError("the first block sees the raw image and has no normalization")
         self.in_ch, self.out_ch = in_ch, out_ch
         self.downsample = downsample
         self.first = first
         if hidden_ch is None:
             hidden_ch = out_ch if first else in_ch
         self.hidden_ch = hidden_ch
+        # WGAN-GP's critic option: layer norm (one group over C, H, W, per-channel affine, as tflib's
+        # Layernorm) before each ReLU; never BatchNorm, which would mix the penalty's examples
+        self.norm1 = nn.GroupNorm(1, in_ch) if norm == "layer" else None
+        self.norm2 = nn.GroupNorm(1, hidden_ch) if norm == "layer" else None
         self.conv1 = _conv(in_ch, hidden_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
         self.conv2 = _conv(hidden_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
         self.shortcut: Optional[nn.Conv2d] = None
@@ -160,8 +170,9 @@ class DiscriminatorResBlock(nn.Module):
         return F.avg_pool2d(h, 2) if self.downsample else h
 
     def _residual(self, x: Tensor) -> Tensor:
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
+        h = x if self.first else F.relu(x if self.norm1 is None else self.norm1(x))
+        h = self.conv1(h)
+        h = self.conv2(F.relu(h if self.norm2 is None else self.norm2(h)))
         return self._pool(h)
 
     def _shortcut(self, x: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
+from gancli.nn import ClassProjection
 from gancli.objective import GAN, AdversarialObjective, OptimizerSettings
 
 SUPPORTED_RESOLUTIONS = (16, 32, 64, 128, 256)
@@ -72,17 +73,20 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 4, 1, 0, bias=False)
         self.num_classes = num_classes
-        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+        self.projection = ClassProjection(width, num_classes)
+        # gancli 0.1 kept the class embedding at the top level ("embed.weight")
+        self.register_load_state_dict_pre_hook(_accept_old_embedding_name)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None, return_features: bool = False):
         h = self.features(x)
-        logit = self.head(h).flatten()
         pooled = h.sum(dim=(2, 3))
-        if self.embed is not None:
-            if y is None:
-                raise ValueError("this conditional discriminator needs class labels y")
-            logit = logit + (self.embed(y) * pooled).sum(dim=1)
+        logit = self.projection(self.head(h).flatten(), pooled, y)
         return (logit, pooled) if return_features else logit
+
+
+def _accept_old_embedding_name(module, state_dict, prefix, *args) -> None:
+    if prefix + "embed.weight" in state_dict:
+        state_dict[prefix + "projection.embed.weight"] = state_dict.pop(prefix + "embed.weight")
 
 
 def init_weights(module: nn.Module, std: float) -> None:

@@ -53,6 +53,10 @@ class GANConfig(BaseModel):
     mbd_kernels: int = Field(100, ge=1, description="B: minibatch-discrimination kernels (100: openai/improved-gan)")
     mbd_kernel_dim: int = Field(5, ge=1, description="C: dimension of each kernel (5: openai/improved-gan)")
     feature_matching: bool = Field(False, description="G matches the mean of D's last hidden layer on real data")
+    feature_matching_target: Literal["independent", "same_batch"] = Field(
+        "independent", description="the real features G matches: from a fresh real batch (openai/improved-gan) or "
+        "from the batch D was just trained on",
+    )
     feature_matching_adversarial: float = Field(
         0.0, ge=0, description="weight of the adversarial G loss added to feature matching (0: pure, as the paper)"
     )

@@ -175,6 +175,7 @@ def build(config, spec: DataSpec) -> GAN:
         real_label=config.real_label,
         feature_matching=config.feature_matching,
         feature_matching_adversarial=config.feature_matching_adversarial,
+        feature_matching_target=config.feature_matching_target,
         historical_averaging=config.historical_averaging,
         semi_supervised=config.semi_supervised,
         unsupervised_weight=config.unsupervised_weight,

@@ -14,6 +14,7 @@ term ⟨embed(y), φ(x)⟩ to the critic (Miyato & Koyama 2018).
 from __future__ import annotations
 
 import math
+import re
 from typing import Optional
 
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gancli.errors import GancliError
+from gancli.nn import ClassProjection, DiscriminatorResBlock, GeneratorResBlock
 
 CONV_RESOLUTIONS = (16, 32, 64, 128)
 DEFAULT_WIDTH = {"mlp": 512, "dcgan": 64, "resnet": 128}
@@ -67,21 +69,9 @@ class _LabelInput(nn.Module):
         return torch.cat([z, self.embed(y)], dim=1)
 
 
-class _Projection(nn.Module):
-    """⟨embed(y), φ(x)⟩ added to the critic's score; zero when unconditional."""
-
-    def __init__(self, features: int, num_classes: int) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(num_classes, features) if num_classes else None
-        if self.embed is not None:
-            nn.init.normal_(self.embed.weight, 0.0, 0.02)
-
-    def forward(self, score: Tensor, features: Tensor, y: Optional[Tensor]) -> Tensor:
-        if self.embed is None:
-            return score
-        if y is None:
-            raise ValueError("this conditional critic needs class labels y")
-        return score + (self.embed(y) * features).sum(dim=1)
+def _projection(features: int, num_classes: int) -> ClassProjection:
+    """⟨embed(y), φ(x)⟩ added to the critic's score (gancli.nn.ClassProjection, N(0, 0.02) embedding)."""
+    return ClassProjection(features, num_classes)
 
 
 def _finish(score: Tensor, features: Tensor, return_features: bool):
@@ -138,7 +128,7 @@ class MLPCritic(nn.Module):
         self.output = nn.Linear(width, 1)
         glorot_(self.output.weight)
         nn.init.zeros_(self.output.bias)
-        self.projection = _Projection(width, num_classes)
+        self.projection = _projection(width, num_classes)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None, return_features: bool = False):
         h = self.hidden(x.flatten(1) / self.scale if self.scale != 1.0 else x.flatten(1))
@@ -202,7 +192,7 @@ class DCGANCritic(nn.Module):
         self.output = nn.Linear(16 * c_in, 1)
         glorot_(self.output.weight)
         nn.init.zeros_(self.output.bias)
-        self.projection = _Projection(c_in, num_classes)
+        self.projection = _projection(c_in, num_classes)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None, return_features: bool = False):
         h = self.features(x)
@@ -221,79 +211,19 @@ def _conv(c_in: int, c_out: int, k: int, *, he: bool = True) -> nn.Conv2d:
     return conv
 
 
-class _UpsampleConv(nn.Module):
-    """Nearest-neighbour ×2 then conv (tflib's depth_to_space of four copies is nearest upsampling)."""
-
-    def __init__(self, c_in: int, c_out: int, k: int, *, he: bool = True) -> None:
-        super().__init__()
-        self.conv = _conv(c_in, c_out, k, he=he)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+# The ResNet blocks are gancli.nn's (pre-activation, nearest-neighbour upsampling, mean-pool
+# downsampling, Glorot init with gain √2 on residual convs and 1 on shortcuts, as tflib's
+# he_init): layer for layer gan_cifar_resnet.py's ResidualBlock and OptimizedResBlockDisc1.
+# Checkpoints of gancli 0.1 named their convs one level deeper (conv1.conv.weight); the
+# networks below read those names too.
+_OLD_BLOCK_KEY = re.compile(r"^(blocks\.\d+\.(?:conv1|conv2|shortcut))\.conv\.")
 
 
-class _ConvMeanPool(nn.Module):
-    def __init__(self, c_in: int, c_out: int, k: int, *, he: bool = True) -> None:
-        super().__init__()
-        self.conv = _conv(c_in, c_out, k, he=he)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(self.conv(x), 2)
-
-
-class _MeanPoolConv(nn.Module):
-    def __init__(self, c_in: int, c_out: int, k: int, *, he: bool = True) -> None:
-        super().__init__()
-        self.conv = _conv(c_in, c_out, k, he=he)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.avg_pool2d(x, 2))
-
-
-class GeneratorBlock(nn.Module):
-    """Pre-activation block: BN, ReLU, upsample+conv3, BN, ReLU, conv3; shortcut upsample+conv1."""
-
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.norm1, self.norm2 = nn.BatchNorm2d(c), nn.BatchNorm2d(c)
-        self.conv1 = _UpsampleConv(c, c, 3)
-        self.conv2 = _conv(c, c, 3)
-        self.shortcut = _UpsampleConv(c, c, 1, he=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.conv1(F.relu(self.norm1(x)))
-        h = self.conv2(F.relu(self.norm2(h)))
-        return self.shortcut(x) + h
-
-
-class CriticBlock(nn.Module):
-    """Pre-activation block: [norm], ReLU, conv3, [norm], ReLU, conv3 (+ mean pool when downsampling)."""
-
-    def __init__(self, c: int, *, down: bool, norm: str) -> None:
-        super().__init__()
-        self.norm1, self.norm2 = _critic_norm(norm, c, conv=True), _critic_norm(norm, c, conv=True)
-        self.conv1 = _conv(c, c, 3)
-        self.conv2 = _ConvMeanPool(c, c, 3) if down else _conv(c, c, 3)
-        # equal channels and no resampling: identity shortcut, as in the official code
-        self.shortcut = _ConvMeanPool(c, c, 1, he=False) if down else nn.Identity()
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.conv1(F.relu(self.norm1(x)))
-        h = self.conv2(F.relu(self.norm2(h)))
-        return self.shortcut(x) + h
-
-
-class FirstCriticBlock(nn.Module):
-    """The critic's first block on raw images: conv3, ReLU, conv3+mean pool; shortcut mean pool+conv1."""
-
-    def __init__(self, channels: int, c: int) -> None:
-        super().__init__()
-        self.conv1 = _conv(channels, c, 3)
-        self.conv2 = _ConvMeanPool(c, c, 3)
-        self.shortcut = _MeanPoolConv(channels, c, 1, he=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.conv2(F.relu(self.conv1(x)))
+def _accept_old_block_names(module, state_dict, prefix, *args) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        renamed = prefix + _OLD_BLOCK_KEY.sub(r"\1.", key[len(prefix):])
+        if renamed != key:
+            state_dict[renamed] = state_dict.pop(key)
 
 
 class ResNetGenerator(nn.Module):
@@ -309,9 +239,10 @@ class ResNetGenerator(nn.Module):
         self.fc = nn.Linear(self.input.out_dim, 16 * width)
         glorot_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
-        self.blocks = nn.Sequential(*[GeneratorBlock(width) for _ in range(stages)])
+        self.blocks = nn.Sequential(*[GeneratorResBlock(width, width, norm="batch") for _ in range(stages)])
         self.out_norm = nn.BatchNorm2d(width)
         self.out_conv = _conv(width, channels, 3, he=False)
+        self.register_load_state_dict_pre_hook(_accept_old_block_names)
 
     def forward(self, z: Tensor, y: Optional[Tensor] = None) -> Tensor:
         h = self.fc(self.input(z, y)).view(z.shape[0], self.width, 4, 4)
@@ -328,14 +259,17 @@ class ResNetCritic(nn.Module):
     def __init__(self, width: int, channels: int, resolution: int, norm: str = "none", num_classes: int = 0) -> None:
         super().__init__()
         stages = check_conv_resolution("resnet", resolution)
-        blocks: list[nn.Module] = [FirstCriticBlock(channels, width)]
-        blocks += [CriticBlock(width, down=True, norm=norm) for _ in range(stages - 2)]
-        blocks += [CriticBlock(width, down=False, norm=norm) for _ in range(2)]
+        blocks: list[nn.Module] = [DiscriminatorResBlock(channels, width, first=True, spectral_norm=False)]
+        blocks += [DiscriminatorResBlock(width, width, downsample=True, spectral_norm=False, norm=norm)
+                   for _ in range(stages - 2)]
+        blocks += [DiscriminatorResBlock(width, width, downsample=False, spectral_norm=False, norm=norm)
+                   for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.output = nn.Linear(width, 1)
         glorot_(self.output.weight)
         nn.init.zeros_(self.output.bias)
-        self.projection = _Projection(width, num_classes)
+        self.projection = _projection(width, num_classes)
+        self.register_load_state_dict_pre_hook(_accept_old_block_names)
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None, return_features: bool = False):
         pooled = F.relu(self.blocks(x)).mean(dim=(2, 3))
