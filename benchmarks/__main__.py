@@ -48,10 +48,12 @@ def throughput_markdown(results) -> tuple[str, str, float]:
                 rows.append((case.name, label, "—", "—", "—", "—", arm_result.skipped))
                 continue
             steps = len(arm_result.steps("wall"))
+            share = case_result.share_of_peak(arm_result)
             rows.append((
                 case.name, label, fmt(arm_result.images_per_second(case.batch)),
                 fmt(arm_result.images_per_second(case.batch, "cpu")),
                 f"{case_result.ratio(arm_result):.2f}×", f"{case_result.ratio(arm_result, 'cpu'):.2f}×",
+                "—" if share != share else f"{share:.0%}",
                 f"{steps} steps, paired-round ratio {case_result.paired_ratio(arm_result):.2f}×",
             ))
             memory.append((case.name, label, f"{arm_result.maxrss_mib:.0f}"))
@@ -78,13 +80,25 @@ def throughput_markdown(results) -> tuple[str, str, float]:
         f"the plain loops are {plain}. A step is one generator update (WGAN-GP: with its 5 critic updates, each "
         "on a fresh real batch) and img/s = batch / step time in every arm. Warm-up excluded; workers take turns "
         "step by step.\n\n"
-        + table(("case", "arm", "img/s", "img per CPU-s", "ratio (wall)", "ratio (CPU)", "notes"), rows),
+        + peak_note()
+        + table(("case", "arm", "img/s", "img per CPU-s", "ratio (wall)", "ratio (CPU)", "of conv peak", "notes"), rows),
         "### Sampling throughput (`gancli.load(ckpt).sample(64, seed=i)`, median of 5 after a warm-up)\n\n"
         + table(("model", "batch", "img/s", "load ms"), sampling),
         "### Peak resident memory of each training benchmark (whole worker process, `ru_maxrss`)\n\n"
         + table(("case", "arm", "peak RSS MiB"), memory),
     ])
     return body, headline, ratio64
+
+
+def peak_note() -> str:
+    from benchmarks.throughput import PEAK
+
+    if not PEAK:
+        return ""
+    return (f"The convolution peak of this run is {PEAK['gflops']:.1f} GFLOP/s ({PEAK['shape']}, "
+            f"{PEAK['threads']} threads, counted with torch's FlopCounterMode); \"of conv peak\" is each arm's "
+            f"achieved GFLOP/s (the FLOPs of one plain-loop step, which does the same mathematics, over the median "
+            f"step time) as a share of it.\n\n")
 
 
 def latency_markdown(results) -> str:

@@ -82,6 +82,14 @@ class ArmResult:
 class CaseResult:
     case: Case
     arms: list[ArmResult]
+    flops_per_step: float = 0.0  # counted on one step of the plain loop (the same mathematics)
+    peak_gflops: float = 0.0  # this run's convolution peak (benchmarks.peak)
+
+    def share_of_peak(self, arm: ArmResult) -> float:
+        """Achieved GFLOP/s of ``arm`` over the measured convolution peak (nan when not counted)."""
+        if not self.flops_per_step or not self.peak_gflops:
+            return float("nan")
+        return self.flops_per_step / statistics.median(arm.steps("wall")) / 1e9 / self.peak_gflops
 
     def baseline(self) -> ArmResult:
         return next(a for a in self.arms if a.arm.kind == "plain" and not a.skipped)
@@ -199,14 +207,16 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
                 f"{r.arm.label} {case.batch / statistics.median(r.wall[-1]):.1f} img/s" for r in live if k < r.arm.rounds
             ))
         # the tail step lets each worker finish (checkpoint, sampling) while the others wait
+        flops = 0.0
         for r in live:
             workers[r.arm.label].run(1)
             done = workers[r.arm.label].finish()
             r.maxrss_mib, r.threads, r.sampling = done["maxrss_mib"], done["threads"], done.get("sampling")
+            flops = done.get("flops_per_step", flops)
     finally:
         for w in workers.values():
             w.kill()
-    return CaseResult(case, results)
+    return CaseResult(case, results, flops_per_step=flops)
 
 
 def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str, str]]]:
@@ -240,9 +250,19 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
 
 
 def run(quick: bool, native_bf16: bool, progress=print) -> list[CaseResult]:
+    from benchmarks.peak import conv_peak
+
+    peak = conv_peak()
+    progress(f"throughput: convolution peak {peak['gflops']:.1f} GFLOP/s ({peak['shape']})")
     results = []
     with tempfile.TemporaryDirectory(prefix="gancli-bench-") as tmp:
         for case, arms, skipped in plan(quick, native_bf16):
             progress(f"throughput: {case.name} (batch {case.batch}, width {case.width}, {case.channels} channel(s))")
-            results.append(run_case(case, arms, Path(tmp), skipped=skipped, progress=progress))
+            result = run_case(case, arms, Path(tmp), skipped=skipped, progress=progress)
+            result.peak_gflops = peak["gflops"]
+            results.append(result)
+    PEAK.update(peak)
     return results
+
+
+PEAK: dict = {}  # the last run's convolution peak, for the report

@@ -120,7 +120,10 @@ def run_plain(spec: dict, stepper: Stepper) -> dict:
     for _ in range(total):
         model.step()
         stepper.tick(total)
-    return {"maxrss_mib": _maxrss_mib(), "threads": torch.get_num_threads()}
+    from benchmarks.peak import count_flops
+
+    # one more, untimed step under the FLOP counter: the operations a step of this case needs
+    return {"maxrss_mib": _maxrss_mib(), "threads": torch.get_num_threads(), "flops_per_step": count_flops(model.step)}
 
 
 def run_gancli(spec: dict, stepper: Stepper) -> dict:

@@ -62,7 +62,7 @@ class ToyGenerator(nn.Module):
         return w
 
     def synthesis(self, w: Tensor, *, noise_mode: str = "random") -> Tensor:
-        x = sum(layer(w[:, i]) for i, layer in enumerate(self.layers)).view(len(w), *self.shape)
+        x = sum(layer(w[:, i]) for i, layer in enumerate(self.layers)).view(-1, *self.shape)  # -1: traced graphs keep the batch free
         if noise_mode == "random":
             x = x + self.noise_strength * torch.randn_like(x)
         elif noise_mode == "const":

@@ -157,6 +157,9 @@ def test_a_growing_model_gains_parameters_mid_run_and_resumes_mid_growth(toy, tm
     final = _tensors(straight.last_checkpoint)
     assert {"G.synthesis.extra.0.weight", "G.synthesis.extra.1.weight", "D.extra.1.weight"} <= set(final)
     assert "G_ema.synthesis.extra.1.weight" in final
+    # a checkpoint written at the step a layer appears holds that layer, and loads strictly
+    at_growth = ckpt_io.read(tmp_path / "straight" / "checkpoints" / "step-000004.safetensors")
+    assert at_growth.has("G.synthesis.extra.1.") and gancli.load(at_growth.path, device="cpu")
     # the grid at the end of every stage, and all of them in growth.gif
     from PIL import Image
 

@@ -23,6 +23,19 @@ def _run(args, *, cwd: Path, env=None, timeout=900) -> subprocess.CompletedProce
     return done
 
 
+def _copy_project(project: Path, target: Path) -> Path:
+    """What a source distribution holds (pyproject, README, src/), so building leaves the checkout untouched."""
+    import shutil
+
+    target.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        if (project / name).exists():
+            shutil.copy2(project / name, target / name)
+    shutil.copytree(project / "src", target / "src", symlinks=False,
+                    ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    return target
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("wheels")
@@ -30,7 +43,8 @@ def installed(tmp_path_factory) -> dict:
     elsewhere.mkdir()
     _run([sys.executable, "-m", "gancli", "plugins", "new", THIRD_PARTY, "--dir", root], cwd=elsewhere)
     scaffolded = root / f"gancli-plugin-{THIRD_PARTY}"
-    projects = [ROOT, *sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml")), scaffolded]
+    sources = [ROOT, *sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
+    projects = [_copy_project(project, root / "sources" / project.name) for project in sources] + [scaffolded]
     dist = root / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, *projects],
          cwd=elsewhere)

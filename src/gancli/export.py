@@ -11,7 +11,6 @@ onnxruntime) and run on random inputs next to the PyTorch generator; a differenc
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -130,9 +129,10 @@ def _export_hf(ckpt, out: Path, *, ema: Optional[bool], dtype: str, card, say) -
     from gancli.metrics._files import sha256_of_file
 
     prefix = ckpt_io.generator_prefix(ckpt, ema)
+    sha256 = sha256_of_file(ckpt.path)
+    model_card.check_inputs(card, sha256=sha256, generator=prefix.rstrip("."))  # bad card inputs fail before any work
     source = gancli.load(ckpt.path, device="cpu", ema=prefix == "G_ema.")
     weights = "ema" if prefix == "G_ema." else "trained"
-    sha256 = sha256_of_file(ckpt.path)
     config = model_folder.describe(ckpt, source.generator, weights=weights, dtype=DTYPE_NAMES[dtype], sha256=sha256)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -155,6 +155,8 @@ def _export_hf(ckpt, out: Path, *, ema: Optional[bool], dtype: str, card, say) -
                                    image=SAMPLE_IMAGE if picture is not None else None,
                                    parity={"difference": difference, "compared": compared})
         ckpt_io.atomic_write_text(staging / "README.md", model_card.render(facts))
+        if facts.settings_toml is not None:
+            ckpt_io.atomic_write_text(staging / model_card.SETTINGS_NAME, facts.settings_toml)
         os.chmod(staging, 0o777 & ~ckpt_io._umask())  # mkdtemp makes 0700 folders
         if out.exists():
             raise GancliError(f"{out} appeared while exporting; nothing was replaced")
@@ -201,6 +203,34 @@ class _Traceable(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.generator(z, y if self.conditional else None, **self.options)
+
+
+def _lower_for_tracing(module: torch.nn.Module) -> torch.nn.Module:
+    """Give layers whose kernels the tracers cannot see as constants an equivalent forward that they can.
+
+    :class:`gancli.nn.style.Blur` expands its taps to the input's channel count, so a traced graph
+    builds the depthwise kernel from the input's shape and the ONNX exporter refuses a convolution
+    with a kernel of unknown shape; blurring every (N·C) plane with one 1-channel kernel computes the
+    same. The folded copy alone is changed; the export is checked against the original generator.
+    """
+    import types
+
+    from gancli.nn.style import Blur
+
+    for layer in module.modules():
+        if isinstance(layer, Blur):
+            layer.forward = types.MethodType(_blur_planes, layer)
+    return module
+
+
+def _blur_planes(self, x: torch.Tensor) -> torch.Tensor:
+    k = self.kernel.numel()
+    pad = k // 2
+    kernel = self.kernel.to(x.dtype)
+    planes = x.reshape(-1, 1, x.shape[-2], x.shape[-1])
+    planes = torch.nn.functional.conv2d(planes, kernel.view(1, 1, 1, k), padding=(0, pad))
+    planes = torch.nn.functional.conv2d(planes, kernel.view(1, 1, k, 1), padding=(pad, 0))
+    return planes.reshape(x.shape)
 
 
 def _graph_options(pipe, truncation: Optional[float], noise_mode: Optional[str]) -> dict[str, Any]:
@@ -254,8 +284,11 @@ def _export_graph(ckpt, fmt: str, out: Path, *, ema, truncation, noise_mode, say
     pipe = gancli.load(ckpt.path, device="cpu", ema=ema)
     options = _graph_options(pipe, truncation, noise_mode)
     conditional = pipe.num_classes > 0
+    # a second, independent copy to fold: removing a parametrization from a deepcopy also strips the
+    # original's (the parametrized class is shared), and the original is what the export is checked against
+    folded = gancli.load(ckpt.path, device="cpu", ema=ema).generator
     with pipe._plugin_code(f"preparing the generator for {fmt}"):
-        module = _Traceable(remove_spectral_norm(copy.deepcopy(pipe.generator)).eval(), conditional, options).eval()
+        module = _Traceable(_lower_for_tracing(remove_spectral_norm(folded)).eval(), conditional, options).eval()
     example = _inputs(pipe, 2, seed=12345)
     description = _graph_description(pipe, ckpt, options)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -264,11 +297,13 @@ def _export_graph(ckpt, fmt: str, out: Path, *, ema, truncation, noise_mode, say
     try:
         with torch.no_grad(), PluginFault(pipe.record, f"exporting to {fmt}"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and deprecation warnings: the check below is what counts
+            traced = torch.jit.trace(module, example, check_trace=False)
             if fmt == "torchscript":
-                traced = torch.jit.trace(module, example, check_trace=False)
                 traced.save(str(staging), _extra_files={TORCHSCRIPT_METADATA: json.dumps(description)})
             else:
-                _write_onnx(module, example, staging, conditional, description)
+                # frozen, what depends on the weights alone (equalized-LR scales, kernels assembled
+                # from them) is computed once and exported as constants of known shape
+                _write_onnx(torch.jit.freeze(traced.eval()), example, staging, conditional, description)
         run = _load_torchscript(staging) if fmt == "torchscript" else _load_onnx(staging)
         difference, compared = _compare_graph(pipe, options, run, fmt)
         if not difference <= TOLERANCE:
@@ -315,7 +350,9 @@ def _compare_graph(pipe, options: dict[str, Any], run: Callable, fmt: str) -> tu
 
 def _load_torchscript(path: Path) -> Callable:
     files = {TORCHSCRIPT_METADATA: ""}
-    loaded = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is still what many runtimes load
+        loaded = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
     json.loads(files[TORCHSCRIPT_METADATA])  # the description travels with the file
 
     def run(*inputs):
@@ -365,6 +402,7 @@ def _load_onnx(path: Path) -> Callable:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # a failing run is reported as one GancliError line, not as runtime logs
     options.intra_op_num_threads = 1  # small graphs; the check must not fight the machine's other work
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
@@ -389,5 +427,7 @@ def _add_difference(path: Path, fmt: str, description: dict[str, Any], differenc
         _set_onnx_metadata(model, description)
         onnx.save(model, str(path))
     else:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
         module.save(str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(description)})

@@ -65,13 +65,14 @@ def download(repo_id: str, revision: Optional[str] = None) -> Path:
     """The snapshot folder of ``repo_id`` holding config.json and model.safetensors (downloaded when needed)."""
     try:
         import huggingface_hub
+        from huggingface_hub import constants
         from huggingface_hub import errors as hub_errors
     except ImportError:
         raise GancliError(f"{repo_id} looks like a hub model id, and loading from the hub needs huggingface_hub: "
                           f"pip install huggingface_hub") from None
     from gancli import __version__
 
-    offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)
+    offline = bool(constants.HF_HUB_OFFLINE)
     where = f"{repo_id}{'@' + revision if revision else ''}"
     try:
         folder = huggingface_hub.snapshot_download(
@@ -82,11 +83,11 @@ def download(repo_id: str, revision: Optional[str] = None) -> Path:
         if offline:
             raise GancliError(
                 f"no file or folder {where} here, and the hub model {where} is not in the Hugging Face cache "
-                f"({huggingface_hub.constants.HF_HUB_CACHE}) while HF_HUB_OFFLINE=1: download it once online "
+                f"({constants.HF_HUB_CACHE}) while HF_HUB_OFFLINE=1: download it once online "
                 f"(unset HF_HUB_OFFLINE) or pass the path of an exported model folder"
             ) from None
         raise GancliError(f"cannot reach the Hugging Face hub for {where}, and it is not in the cache "
-                          f"({huggingface_hub.constants.HF_HUB_CACHE}); check the connection or pass a local path") from None
+                          f"({constants.HF_HUB_CACHE}); check the connection or pass a local path") from None
     except hub_errors.RevisionNotFoundError:
         raise GancliError(f"the hub model {repo_id} has no revision {revision!r}") from None
     except (hub_errors.RepositoryNotFoundError, hub_errors.GatedRepoError):

@@ -20,6 +20,7 @@ MAX_REPORT_BYTES = 4 * 1024 * 1024
 MAX_FOUND_REPORTS = 50  # JSON files looked at in the run folder
 DEFAULT_LICENSE = "unknown"
 FOLDER_PLACEHOLDER = "path/to/this-folder"
+SETTINGS_NAME = "training.toml"
 
 
 @dataclass
@@ -40,7 +41,7 @@ class CardFacts:
     datasets: list[str]
     parameters: int
     image: Optional[str]
-    settings_toml: str
+    settings_toml: Optional[str]  # None: the stored config no longer validates; the card shows it as JSON
     evaluations: list[dict[str, Any]]
     training_log: Optional[dict[str, Any]]
     parity: dict[str, Any]
@@ -52,8 +53,11 @@ class CardFacts:
 # ---------------------------------------------------------------- gathering
 
 
-def collect(ckpt, config: dict[str, Any], inputs: CardInputs, *, sha256: str, generator, image: Optional[str],
-            parity: dict[str, Any]) -> CardFacts:
+def check_inputs(inputs: CardInputs, *, sha256: str, generator: str) -> list[dict[str, Any]]:
+    """Validate what the user gave for the card before any work; returns the --eval-report reports.
+
+    ``generator``: "G_ema" or "G", the weights being exported (a report must have measured those).
+    """
     from gancli.errors import GancliError
 
     license = inputs.license or DEFAULT_LICENSE
@@ -65,14 +69,22 @@ def collect(ckpt, config: dict[str, Any], inputs: CardInputs, *, sha256: str, ge
         parsed = parse_hub_id(inputs.repo_id)
         if parsed is None or parsed[1] is not None:
             raise GancliError(f"--repo-id must be a hub model id owner/name; got {inputs.repo_id!r}")
-    run_folder = _run_folder(ckpt.path)
-    generator_name = config["exported_from"]["weights"]
-    evaluations, skipped = [], []
+    reports = []
     for path in inputs.eval_reports:
-        report, why = _read_report(Path(path), sha256, generator_name)
+        report, why = _read_report(Path(path), sha256, generator)
         if report is None:
             raise GancliError(f"--eval-report {path}: {why}")
-        evaluations.append(report)
+        reports.append(report)
+    return reports
+
+
+def collect(ckpt, config: dict[str, Any], inputs: CardInputs, *, sha256: str, generator, image: Optional[str],
+            parity: dict[str, Any]) -> CardFacts:
+    license = inputs.license or DEFAULT_LICENSE
+    run_folder = _run_folder(ckpt.path)
+    generator_name = config["exported_from"]["weights"]
+    evaluations = check_inputs(inputs, sha256=sha256, generator=generator_name)
+    skipped = []
     if run_folder is not None:
         explicit = {Path(p).resolve() for p in inputs.eval_reports}
         for path in _report_candidates(run_folder):
@@ -132,13 +144,14 @@ def _datasets(data: dict[str, Any]) -> list[str]:
     return []
 
 
-def _settings_toml(config: dict[str, Any]) -> str:
+def _settings_toml(config: dict[str, Any]) -> Optional[str]:
+    """The resolved config as a recipe; None for a config this gancli no longer validates (another version)."""
     from gancli.config import RunConfig, to_toml
 
     try:
         return to_toml(RunConfig.model_validate(config))
-    except Exception:  # a config from another gancli version: show it as it was stored
-        return json.dumps(config, indent=2)
+    except Exception:
+        return None
 
 
 def _training_log(run: Path, step: int) -> Optional[dict[str, Any]]:
@@ -342,9 +355,14 @@ def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 def _training(facts: CardFacts) -> str:
     data = facts.config["config"].get("data", {})
     described = ", ".join(f"{k} {v}" for k, v in data.items() if v not in (None, "", []))
-    lines = ["## Training", "", f"Data: {described or 'not recorded'}.", "",
-             "The resolved settings; as a recipe, `gancli train --recipe settings.toml --out RUN` trains the same way:",
-             "", "```toml", facts.settings_toml.rstrip("\n"), "```"]
+    lines = ["## Training", "", f"Data: {described or 'not recorded'}.", ""]
+    if facts.settings_toml is None:
+        lines += ["The settings as the run stored them (this gancli no longer reads them as a recipe):", "",
+                  "```json", json.dumps(facts.config["config"], indent=2), "```"]
+    else:
+        lines += [f"The resolved settings, also in `{SETTINGS_NAME}` beside this card: `gancli train --recipe "
+                  f"{SETTINGS_NAME} --out RUN` trains the same way (with the data source as the run named it).",
+                  "", "```toml", facts.settings_toml.rstrip("\n"), "```"]
     return "\n".join(lines)
 
 
@@ -424,10 +442,8 @@ def _protocol_text(protocol: dict[str, Any]) -> str:
         digest = extractor.get("sha256") or extractor.get("weights_sha256")
         parts.append(f"features of {name}" + (f" (sha256 {str(digest)[:12]}…)" if digest else ""))
     bn = protocol.get("bn_mode")
-    if isinstance(bn, dict) and bn.get("mode"):
-        parts.append(f"BatchNorm {bn['mode']}")
-    elif isinstance(bn, str):
-        parts.append(f"BatchNorm {bn}")
+    if isinstance(bn, dict) and bn.get("batch_norm_layers"):
+        parts.append(f"BatchNorm: {bn.get('text') or bn.get('mode')}")
     versions = [f"gancli {protocol['gancli_version']}" if protocol.get("gancli_version") else "",
                 f"torch {protocol['torch_version']}" if protocol.get("torch_version") else ""]
     parts.append(", ".join(v for v in versions if v))
@@ -440,6 +456,8 @@ def _files(facts: CardFacts) -> str:
                                     f"generator, no prefix)"),
             ("`config.json`", "family, plugin, latent and output sizes, classes, the data spec, the resolved settings "
                               "and the training progress gancli rebuilds the generator from")]
+    if facts.settings_toml is not None:
+        rows.append((f"`{SETTINGS_NAME}`", "the resolved training settings, as a recipe"))
     if facts.image:
         rows.append((f"`{facts.image}`", "the samples above"))
     rows.append(("`README.md`", "this card"))
@@ -452,7 +470,8 @@ def _upload(facts: CardFacts) -> str:
         "## Sharing it on the hub", "",
         "With the hub's own client (`pip install huggingface_hub`, then `hf auth login`):", "",
         "```bash",
-        f"hf upload {repo} {FOLDER_PLACEHOLDER} . --repo-type model   # huggingface_hub < 1.0: huggingface-cli upload {repo} {FOLDER_PLACEHOLDER}",
+        f"hf upload {repo} {FOLDER_PLACEHOLDER} . --repo-type model",
+        f"# huggingface_hub before 1.0: huggingface-cli upload {repo} {FOLDER_PLACEHOLDER} .",
         "```", "", "```python", "from huggingface_hub import HfApi", "",
         f'HfApi().create_repo("{repo}", exist_ok=True)',
         f'HfApi().upload_folder(repo_id="{repo}", folder_path="{FOLDER_PLACEHOLDER}", repo_type="model")',

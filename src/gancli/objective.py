@@ -359,6 +359,16 @@ def lazy_regularization(lr: float, betas: tuple[float, float], interval: int) ->
     return lr * c, (betas[0] ** c, betas[1] ** c)
 
 
+def linear_lr_decay(optimizers, step: int, decay_steps: int) -> None:
+    """Every param group's learning rate at ``step`` of a linear decay to 0 over ``decay_steps`` steps
+    (the WGAN-GP CIFAR ResNet and SNGAN schedules). Each group keeps its starting rate as
+    ``initial_lr``, so the schedule is a function of the step and a resumed run continues it."""
+    factor = max(0.0, 1.0 - step / decay_steps) if decay_steps else 1.0
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+
 def make_optimizer(params, settings: OptimizerSettings, lr: float,
                    betas: Optional[tuple[float, float]] = None) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
@@ -458,6 +468,7 @@ class AdversarialObjective(Objective):
     * ``historical_averaging`` λ: adds λ·‖θ − mean of past θ‖² to the G and D losses; the
       running means are objective state, saved with resume checkpoints.
     * ``real_label`` < 1: one-sided label smoothing (fake targets stay 0).
+    * ``lr_decay_steps`` n > 0: both learning rates fall linearly to 0 over n G steps.
     * ``semi_supervised``: D returns K class logits; real-vs-fake uses logsumexp of them
       (the fake class's logit is fixed to 0) and real examples whose label is ≥ 0 add a
       cross-entropy term; label −1 marks unlabelled data (``data.labeled=N``). D is then
@@ -485,6 +496,7 @@ class AdversarialObjective(Objective):
     unsupervised_weight: float = 1.0
     supervised_batch: int = 0
     supervised_pool: int = 2048
+    lr_decay_steps: int = 0
 
     def __post_init__(self) -> None:
         self._loss = losses.get_loss(self.loss)
@@ -495,6 +507,7 @@ class AdversarialObjective(Objective):
         if self.feature_matching_target not in ("independent", "same_batch"):
             raise ValueError(f"feature_matching_target must be independent or same_batch, got {self.feature_matching_target!r}")
         self._history: Optional[dict[str, improved_losses.HistoricalAverage]] = None
+        self._optimizers: tuple = ()
         self._pending_history: Optional[dict[str, Tensor]] = None
         self._labelled = LabelledPool(self.supervised_pool) if self.semi_supervised and self.supervised_batch else None
 
@@ -519,7 +532,12 @@ class AdversarialObjective(Objective):
                 self._pending_history = None
         s = self.optimizer
         lr_d, betas_d = lazy_regularization(s.lr_d, s.betas, self.r1_interval if self.lazy_r1 else 1)
-        return make_optimizer(G.parameters(), s, s.lr_g), make_optimizer(D.parameters(), s, lr_d, betas_d)
+        self._optimizers = (make_optimizer(G.parameters(), s, s.lr_g), make_optimizer(D.parameters(), s, lr_d, betas_d))
+        return self._optimizers
+
+    def begin_step(self, progress: Progress, G: nn.Module, D: nn.Module) -> None:
+        if self.lr_decay_steps:
+            linear_lr_decay(self._optimizers, progress.step, self.lr_decay_steps)
 
     def _conditioning(self, s: Step) -> Optional[Tensor]:
         """The labels D is conditioned on: none for a semi-supervised D, whose labels are targets."""

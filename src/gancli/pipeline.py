@@ -271,16 +271,18 @@ class Pipeline:
 
     # ------------------------------------------------------------ BatchNorm statistics
 
-    def standing_statistics(self, passes: int, *, batch_size: int = 64, seed: int = 0) -> int:
+    def standing_statistics(self, passes: int, *, batch_size: int = 64, seed: int = 0,
+                            truncation: Optional[float] = None) -> int:
         """Re-estimate the loaded generator's BatchNorm statistics from ``passes`` forward passes
-        (BigGAN's standing statistics); the checkpoint file is never changed. Returns the layers updated."""
+        (BigGAN's standing statistics), with latents at ``truncation`` (z models); the checkpoint file
+        is never changed. Returns the layers updated."""
         from gancli.nn.norms import standing_statistics
 
         if passes < 1:
             raise GancliError(f"--standing-stats needs at least 1 forward pass, got {passes}")
         with torch.no_grad(), self._plugin_code("re-estimating BatchNorm statistics"):
             updated = standing_statistics(self.generator, batches=passes, batch_size=batch_size, seed=seed,
-                                          device=self.device)
+                                          device=self.device, truncation=None if self.w_space else truncation)
         if not updated:
             raise GancliError(f"this {self.family} generator has no BatchNorm layers; drop --standing-stats")
         return updated

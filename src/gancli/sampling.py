@@ -191,3 +191,81 @@ def style_mix_picture(rows: Tensor, cols: Tensor, mixes: Tensor, *, padding: int
     for r in range(n_rows):
         cells += [rows[r : r + 1], mixes[r * n_cols : (r + 1) * n_cols]]
     return image_grid(torch.cat(cells), cols=n_cols + 1, padding=padding)
+
+
+# ---------------------------------------------------------------- video
+
+
+VIDEO_HINT = "MP4 output needs imageio with its ffmpeg plugin: pip install 'gancli[video]' (or write a .gif)"
+VIDEO_MIN_SIDE = 128  # smaller frames are enlarged (nearest neighbour): players blur tiny videos
+VIDEO_BLOCK = 16  # H.264 encodes 16×16 macroblocks; frames are padded to a multiple
+
+
+def need_video_writer() -> None:
+    """Raise one clear GancliError line when imageio-ffmpeg (the optional extra gancli[video]) is missing."""
+    from gancli.errors import GancliError
+
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise GancliError(VIDEO_HINT) from None
+    try:
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise GancliError(f"{VIDEO_HINT}; imageio-ffmpeg found no ffmpeg: {exc}") from None
+
+
+def video_frames(frames: Sequence) -> list:
+    """PIL frames as RGB uint8 arrays of one size: enlarged by a whole factor to at least
+    VIDEO_MIN_SIDE, then padded with white to multiples of VIDEO_BLOCK."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = frames[0].size
+    zoom = max(1, math.ceil(VIDEO_MIN_SIDE / max(1, min(width, height))))
+    size = (width * zoom, height * zoom)
+    padded = (math.ceil(size[0] / VIDEO_BLOCK) * VIDEO_BLOCK, math.ceil(size[1] / VIDEO_BLOCK) * VIDEO_BLOCK)
+    out = []
+    for frame in frames:
+        canvas = Image.new("RGB", padded, (255, 255, 255))
+        canvas.paste(frame.convert("RGB").resize(size, Image.NEAREST), (0, 0))
+        out.append(np.asarray(canvas))
+    return out
+
+
+def save_video(frames: Sequence, path: Path, *, fps: int = 12) -> None:
+    """Write PIL frames as an H.264 MP4 (yuv420p, plays everywhere) through imageio-ffmpeg, atomically."""
+    import os
+    import tempfile
+
+    need_video_writer()
+    import imageio_ffmpeg
+
+    from gancli.checkpoint import _fsync_dir
+
+    path = Path(path)
+    arrays = video_frames(frames)
+    height, width = arrays[0].shape[:2]
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        writer = imageio_ffmpeg.write_frames(name, (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                             quality=8, macro_block_size=VIDEO_BLOCK, ffmpeg_log_level="error")
+        writer.send(None)  # start ffmpeg
+        for array in arrays:
+            writer.send(array)
+        writer.close()
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+        _fsync_dir(path.parent)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
+
+
+def count_video_frames(path: Path) -> int:
+    """The number of frames of a video file (decodes it with imageio-ffmpeg)."""
+    need_video_writer()
+    import imageio_ffmpeg
+
+    return int(imageio_ffmpeg.count_frames_and_secs(str(path))[0])

@@ -6,6 +6,7 @@ import os
 import typer
 
 from gancli.cli import _common
+from gancli.cli.arithmetic_cmd import arithmetic_command
 from gancli.cli.eval_cmd import eval_app
 from gancli.cli.export_cmd import export_command
 from gancli.cli.interpolate_cmd import interpolate_command
@@ -47,6 +48,7 @@ app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("interpolate")(interpolate_command)
 app.command("style-mix")(style_mix_command)
+app.command("arithmetic")(arithmetic_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.add_typer(plugins_app, name="plugins")

@@ -55,8 +55,8 @@ def sample_command(
     if out is None:
         out = Path("samples" if separate else ("samples.csv" if points else "samples.png"))
     out = writable_output(out, is_dir=separate)
-    if standing_stats is not None:
-        pipe.standing_statistics(standing_stats, seed=seed or 0)
+    if standing_stats is not None and sweep is None:
+        pipe.standing_statistics(standing_stats, seed=seed or 0, truncation=truncation)
     _note_growth(pipe)
     options = dict(truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
     if per_class is not None or sweep is not None:
@@ -66,7 +66,11 @@ def sample_command(
         from gancli.sampling import captioned_panels, save_image
 
         values = sweep if sweep is not None else [truncation]
-        panels = [_grid(pipe, n, seed, t, class_, per_class, options) for t in values]
+        panels = []
+        for t in values:
+            if standing_stats is not None and sweep is not None:  # statistics at each value's truncation
+                pipe.standing_statistics(standing_stats, seed=seed or 0, truncation=t)
+            panels.append(_grid(pipe, n, seed, t, class_, per_class, options))
         picture = panels[0] if sweep is None else captioned_panels(panels, [f"truncation {t:g}" for t in values])
         save_image(picture, out)
         what = f"{per_class} per class" if per_class else f"{n} samples"

@@ -31,6 +31,7 @@ def standing_statistics(
     batch_size: int = 64,
     seed: int = 0,
     device: Optional[torch.device] = None,
+    truncation: Optional[float] = None,
 ) -> int:
     """Replace the BatchNorm running statistics of ``generator`` by their average over
     ``batches`` forward passes of ``batch_size`` random latents (and uniform classes for a
@@ -38,7 +39,9 @@ def standing_statistics(
 
     Only the BatchNorm layers switch to training mode, so nothing else (dropout, a mapping
     network's moving average of w) changes; the weights are untouched. The latents come
-    from their own generator seeded with ``seed``, never from the global random state.
+    from their own generator seeded with ``seed``, never from the global random state;
+    with ``truncation`` T every |z_i| > T is redrawn, so the statistics match samples drawn
+    at that truncation (BigGAN-PyTorch re-estimates them for each truncation it samples at).
     """
     layers = batch_norm_layers(generator)
     if not layers:
@@ -56,6 +59,8 @@ def standing_statistics(
     try:
         for _ in range(batches):
             z = torch.randn(batch_size, z_dim, generator=g, device=device)
+            while truncation is not None and bool((outside := z.abs() > truncation).any()):
+                z[outside] = torch.randn(int(outside.sum()), generator=g, device=device)
             y = torch.randint(0, num_classes, (batch_size,), generator=g, device=device) if num_classes else None
             generator(z, y)
     finally:

@@ -470,8 +470,6 @@ def _train(
                         on_main(lambda: save_stage(stage_label, step))
                     stage_label = label
                 with PluginFault(record, f"training step {step}"):
-                    if objective.grow(progress, G, D):
-                        grown()
                     objective.begin_step(progress, G, D)
                     batch = objective.batch_size(progress) or run.train.batch_size
                 _check_batch(batch, world, accumulate, "the batch size")
@@ -529,6 +527,10 @@ def _train(
                 if ema is not None:
                     ema.update(G, step=step, batch_size=batch)
                 step += 1
+                with PluginFault(record, f"growing its networks after step {step}"):
+                    # before anything is saved: a checkpoint's networks are those of its own progress
+                    if objective.grow(Progress(step, stream.consumed), G, D):
+                        grown()
                 if main and step == start_step + SPEED_PROBE_STEPS and device.type == "cpu":
                     _warn_if_days(time.perf_counter() - t0, SPEED_PROBE_STEPS, run.train.steps - step, display)
 

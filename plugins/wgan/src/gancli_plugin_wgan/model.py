@@ -7,7 +7,7 @@ Wasserstein estimate ("wdist") and, for WGAN-GP, the penalty ("gp") separately.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from torch import nn
@@ -26,13 +26,11 @@ REFERENCE_CRITIC_WARMUP, REFERENCE_CRITIC_EVERY, REFERENCE_CRITIC_STEPS = 25, 50
 
 @dataclass
 class WassersteinObjective(AdversarialObjective):
-    """AdversarialObjective plus an optional linear learning-rate decay to 0 over ``lr_decay_steps``
-    generator steps (the WGAN-GP CIFAR ResNet setting: 2e-4 → 0 over 100k steps) and the WGAN
-    reference code's critic schedule (``critic_schedule="reference"``)."""
+    """AdversarialObjective plus the WGAN reference code's critic schedule (``critic_schedule="reference"``);
+    the linear learning-rate decay of the WGAN-GP CIFAR ResNet (2e-4 → 0 over 100k steps) is the core's
+    ``lr_decay_steps``."""
 
-    lr_decay_steps: int = 0
     critic_schedule: str = "constant"
-    _optimizers: tuple = field(default=(), init=False, repr=False)
 
     def d_steps(self, step: int) -> int:
         if self.critic_schedule == "reference" and (
@@ -40,22 +38,6 @@ class WassersteinObjective(AdversarialObjective):
         ):
             return REFERENCE_CRITIC_STEPS
         return self.n_critic
-
-    def optimizers(self, G, D):
-        self._optimizers = super().optimizers(G, D)
-        return self._optimizers
-
-    def learning_rates(self, step: int) -> tuple[float, float]:
-        factor = max(0.0, 1.0 - step / self.lr_decay_steps) if self.lr_decay_steps else 1.0
-        return self.optimizer.lr_g * factor, self.optimizer.lr_d * factor
-
-    def begin_step(self, progress, G, D) -> None:
-        if not self.lr_decay_steps:
-            return
-        # set from the step each time, so a resumed run continues the same schedule
-        for opt, lr in zip(self._optimizers, self.learning_rates(progress.step)):
-            for group in opt.param_groups:
-                group["lr"] = lr
 
 
 def resolve_arch(config, spec: DataSpec, family: str) -> str:
