@@ -274,6 +274,12 @@ def test_eval_reports_of_this_checkpoint_go_into_the_card_with_their_protocol(em
     card = (out / "README.md").read_text()
     assert f"| {label} |" in card and "fmnist-cnn" in label
     assert "Protocol: 24 generated samples (seed 0)" in card and "features of fmnist-cnn (sha256" in card
+    # the folder measures as the checkpoint does, given as the folder or as its weights file
+    for name, source in (("folder", out), ("weights", out / "model.safetensors")):
+        folder_report = tmp_path / f"{name}-eval.json"
+        measured = cli("eval", source, "--extractor", extractor, "-n", "24", "--metrics", "fid", "--out", folder_report)
+        assert measured.exit_code == 0, measured.output
+        assert json.loads(folder_report.read_text())["results"] == json.loads(report.read_text())["results"]
     # a report of another generator is refused by name
     other = tmp_path / "raw-out"
     refused = cli("export", tiny_run, "--format", "hf", "--raw", "--eval-report", report, "--out", other)

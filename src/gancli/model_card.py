@@ -294,7 +294,7 @@ def _usage(facts: CardFacts) -> str:
         lines.append(f"images = pipe.sample(16, seed=0)          # float in [-1, 1], shape {shape}")
         lines.append("pixels = pipe.sample_images(16, seed=0)   # uint8")
         if conditional:
-            lines.append(f"shirts = pipe.sample(16, seed=0, class_={json.dumps(config['class_names'][0])})")
+            lines.append(f"one_class = pipe.sample(16, seed=0, class_={json.dumps(config['class_names'][0])})  # by name or index")
     lines.append("```")
     if facts.repo_id is None:
         lines += ["", f"`{FOLDER_PLACEHOLDER}` is this folder on disk; once it is on the Hugging Face hub, its id "

@@ -57,7 +57,7 @@ eval_app = typer.Typer(
 @eval_app.command(MEASURE, help="Measure SOURCE (the default command: 'gancli eval SOURCE' is 'gancli eval measure SOURCE').")
 @handle_errors
 def measure_command(
-    source: str = typer.Argument(..., help="A gancli checkpoint (.safetensors), or a data source (alias, folder, .npz, toy) for real-vs-real floors."),
+    source: str = typer.Argument(..., help="A gancli checkpoint (.safetensors), an exported model folder or hf://owner/name, or a data source (alias, folder, .npz, toy, hub dataset id) for real-vs-real floors."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Reference data (default: a checkpoint's training data; for a data SOURCE, SOURCE itself)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated: fid,kid,is,pr,dc,parzen (images), class-acc,intra-fid (conditional models), modes,parzen (2-D points). Default: fid,kid,pr,dc,is for images (fid,is,pr and class-acc with --truncation-sweep); modes,parzen for points."),
     num_samples: Optional[int] = typer.Option(None, "--num-samples", "-n", help="Measured samples, and reference ones when the data has as many (default: 10000 images, 2500 points)."),

@@ -9,7 +9,7 @@ from gancli.cli._common import handle_errors, parse_float_list, writable_output
 
 @handle_errors
 def sample_command(
-    checkpoint: Path = typer.Argument(..., help="A gancli .safetensors checkpoint."),
+    checkpoint: Path = typer.Argument(..., help="A gancli checkpoint (.safetensors), an exported model folder, or a hub id owner/name."),
     n: int = typer.Option(64, "-n", "--num", help="Number of samples."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same pixels (default: random)."),
     truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="z models: redraw z_i with |z_i| > T (T > 0). W-space models: ψ in w' = w_avg + ψ(w − w_avg) (0: the average image, 1: none)."),

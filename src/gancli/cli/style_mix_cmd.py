@@ -9,7 +9,7 @@ from gancli.cli._common import handle_errors, parse_int_list, writable_output
 
 @handle_errors
 def style_mix_command(
-    checkpoint: Path = typer.Argument(..., help="A gancli checkpoint of a W-space model (e.g. stylegan)."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint, model folder or hub id of a W-space model (e.g. stylegan)."),
     rows: str = typer.Option("1,2,3", "--rows", help="Seeds of the row sources (down the left)."),
     cols: str = typer.Option("4,5,6", "--cols", help="Seeds of the column sources (along the top)."),
     styles: str = typer.Option("coarse", "--styles", help="Layers of w taken from the column source: coarse (4²–8²), middle (16²–32²), fine (64²+), or a range such as 0-3 or a list 0,1,5."),

@@ -19,15 +19,20 @@ HOLDOUT_FRACTION = 0.2
 def is_checkpoint(source: str) -> bool:
     """A .safetensors path (existing or not), a pickle-suffixed file, or an existing non-data file.
 
+    An exported model folder (config.json + model.safetensors) and ``hf://owner/name`` are models too.
     Everything else (aliases, toys, folders, .npz / IDX files, hub ids) is data, so that `gancli eval
     fashion-mnist` measures a dataset while `gancli eval run/last.safetensors` measures a model.
     """
     from gancli.checkpoint import PICKLE_SUFFIXES
     from gancli.data.sources import IMAGE_SUFFIXES
 
+    from gancli.model_folder import is_model_folder
+
+    if str(source).startswith("hf://"):
+        return True  # a model on the hub; a bare owner/name stays a dataset id here
     path = Path(source).expanduser()
     suffix = path.suffix.lower()
-    if suffix == ".safetensors" or suffix in PICKLE_SUFFIXES:
+    if suffix == ".safetensors" or suffix in PICKLE_SUFFIXES or is_model_folder(path):
         return True
     if path.is_dir() and (path / "checkpoints").is_dir():
         raise GancliError(f"{path} is a run folder; pass one of its checkpoints, e.g. {path / 'checkpoints' / 'last.safetensors'}")

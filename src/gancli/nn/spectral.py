@@ -205,6 +205,10 @@ def remove_spectral_norm(model: nn.Module) -> nn.Module:
     Returns ``model``; its state dict then has ``<name>.weight`` and no u, v.
     ``torch.jit.script`` needs this first (it cannot script parametrizations); tracing
     and ONNX export work either way.
+
+    Fold a freshly built copy (load the weights into it), not a ``copy.deepcopy``: with the
+    torch version gancli pins, removing the parametrizations of a deep copy also breaks the
+    original's ("no attribute weight"), as gancli.export found.
     """
     for module in list(model.modules()):
         parametrization = _spectral_parametrization(module)
