@@ -30,6 +30,8 @@ class Case:
     z_dim: int = 100
     dataset_size: int = 1024
     family: str = "dcgan"
+    settings: tuple[str, ...] = ()  # further gancli settings of this case (both arms build the same nets)
+    num_classes: int = 0  # > 0: labelled images (families that need classes)
 
     @property
     def slug(self) -> str:
@@ -46,6 +48,7 @@ class Arm:
     per_round: int = 1
     sampling: bool = False
     omp_default: bool = False  # run with OpenMP's own wait policy, as a plain script is usually run
+    settings: tuple[str, ...] = ()  # gancli settings of this arm only (e.g. spectral norm off)
 
     @property
     def total_steps(self) -> int:
@@ -162,6 +165,7 @@ def worker_spec(case: Case, arm: Arm, data: Path, out: Path) -> dict:
         "kind": arm.kind, "family": case.family, "data": str(data), "resolution": case.resolution,
         "channels": case.channels, "width": case.width, "z_dim": case.z_dim, "batch": case.batch,
         "steps": arm.total_steps, "precision": arm.precision, "out": str(out),
+        "set": [*case.settings, *arm.settings],
     }
 
 
@@ -171,7 +175,10 @@ def write_images(path: Path, case: Case, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(case.dataset_size, case.channels, case.resolution, case.resolution),
                           dtype=np.uint8)
-    np.savez(path, images=images)
+    if case.num_classes:
+        np.savez(path, images=images, labels=np.arange(case.dataset_size) % case.num_classes)
+    else:
+        np.savez(path, images=images)
     return path
 
 

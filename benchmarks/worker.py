@@ -29,6 +29,7 @@ class FamilyArms:
     plain: str  # "module:Class" of the plain PyTorch loop
     width_settings: tuple[str, ...]  # the gancli settings that each take the case's width
     settings: tuple[str, ...] = ()  # further gancli settings that pin the architecture the plain loop builds
+    from_settings: bool = False  # the plain loop builds the family's own nets from the gancli settings
 
 
 FAMILIES = {
@@ -105,7 +106,15 @@ def _load_images(path: str):
     import torch
 
     with np.load(path, allow_pickle=False) as npz:
-        return torch.from_numpy(npz["images"].copy())
+        labels = torch.from_numpy(npz["labels"].copy()) if "labels" in npz else None
+        return torch.from_numpy(npz["images"].copy()), labels
+
+
+def gancli_settings(spec: dict) -> list[str]:
+    """The --set values of the gancli arm, which the plain loops of API-2 families build their nets from too."""
+    arms = FAMILIES[spec["family"]]
+    return [*(f"{key}={spec['width']}" for key in arms.width_settings), *arms.settings,
+            f"z_dim={spec['z_dim']}", *spec.get("set", [])]
 
 
 def run_plain(spec: dict, stepper: Stepper) -> dict:
@@ -113,8 +122,10 @@ def run_plain(spec: dict, stepper: Stepper) -> dict:
 
     module, _, name = FAMILIES[spec["family"]].plain.partition(":")
     plain_loop = getattr(importlib.import_module(module), name)
-    model = plain_loop(_load_images(spec["data"]), z_dim=spec["z_dim"], width=spec["width"],
-                       batch_size=spec["batch"], seed=spec.get("seed", 0))
+    images, labels = _load_images(spec["data"])
+    extra = {"settings": gancli_settings(spec), "labels": labels} if FAMILIES[spec["family"]].from_settings else {}
+    model = plain_loop(images, z_dim=spec["z_dim"], width=spec["width"], batch_size=spec["batch"],
+                       seed=spec.get("seed", 0), **extra)
     total = spec["steps"]
     stepper.wait_turn()
     for _ in range(total):
@@ -145,9 +156,7 @@ def run_gancli(spec: dict, stepper: Stepper) -> dict:
     loop.ProgressDisplay = SteppedProgress
     out = Path(spec["out"])
     family = spec["family"]
-    arms = FAMILIES[family]
-    settings = [*(f"{key}={spec['width']}" for key in arms.width_settings), *arms.settings,
-                f"z_dim={spec['z_dim']}", *spec.get("set", [])]
+    settings = gancli_settings(spec)
     argv = [
         "gancli", "train", family, "--data", spec["data"], "--resolution", str(spec["resolution"]),
         "--channels", str(spec["channels"]), "--batch", str(spec["batch"]), "--steps", str(spec["steps"]),

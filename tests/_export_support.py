@@ -62,12 +62,13 @@ def wspace_toy_installed(root: Path):
     dist.mkdir(parents=True, exist_ok=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gancli-plugin-wspace-toy\nVersion: 0.1.0\n")
     (dist / "entry_points.txt").write_text("[gancli.plugins]\nwspace-toy = _sampling_family:FAMILY\n")
+    saved_path = list(sys.path)
     sys.path[:0] = [str(site), str(HERE)]
     plugins.refresh()
     try:
         yield
     finally:
-        sys.path[:] = [p for p in sys.path if p not in (str(site), str(HERE))]
+        sys.path[:] = saved_path
         plugins.refresh()
 
 

@@ -1,9 +1,7 @@
-"""Shared fixtures: tiny datasets made on the fly, offline hub, clean plugin registry."""
+"""Shared fixtures: tiny datasets made on the fly, offline hub, clean plugin registry (IDX helpers: _idx_files)."""
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +9,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    """Write an IDX file (the MNIST format), gzipped when the name ends in .gz."""
-    array = np.ascontiguousarray(array)
-    codes = {np.dtype(np.uint8): 0x08}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    data = header + array.tobytes()
-    if path.suffix == ".gz":
-        data = gzip.compress(data)
-    path.write_bytes(data)
-    return path
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FASHION_MNIST, write_idx
+from _idx_files import FASHION_MNIST, write_idx
 from gancli.data.sources import load_data
 from gancli.data.stream import BatchStream
 from gancli.errors import GancliError

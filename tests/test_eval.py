@@ -231,7 +231,7 @@ def test_a_measured_floor_is_printed_beside_the_number(cli, made, tmp_path, monk
 
 
 def _idx_folder(root: Path, seed: int) -> Path:
-    from conftest import write_idx
+    from _idx_files import write_idx
 
     root.mkdir(parents=True, exist_ok=True)
     for prefix, count in (("train", 48), ("t10k", 32)):

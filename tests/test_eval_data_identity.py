@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FASHION_MNIST, write_idx
+from _idx_files import FASHION_MNIST, write_idx
 from gancli.data.sources import load_data, locate_source, resolve_data
 from gancli.evaluation.inputs import overlaps
 

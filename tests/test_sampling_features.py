@@ -29,6 +29,7 @@ def runs(tmp_path_factory):
     (dist / "entry_points.txt").write_text("[gancli.plugins]\nwspace-toy = _sampling_family:FAMILY\n")
     import sys
 
+    saved_path = list(sys.path)
     sys.path[:0] = [str(site), str(HERE)]
     plugins.refresh()
     rng = np.random.default_rng(0)
@@ -47,7 +48,7 @@ def runs(tmp_path_factory):
         )
         out[family] = train(run, family_config, out=root / family, show_progress=False).last_checkpoint
     yield out
-    sys.path[:] = [p for p in sys.path if p not in (str(site), str(HERE))]
+    sys.path[:] = saved_path
     plugins.refresh()
 
 
