@@ -30,7 +30,10 @@ def describe_networks(case) -> str:
     from benchmarks.worker import FAMILIES
 
     arms = FAMILIES[case.family]
-    settings = [s.replace("=", " = ") for s in arms.settings] + [" = ".join([*arms.width_settings, str(case.width)])]
+    settings = ([s.replace("=", " = ") for s in (*arms.settings, *case.settings)]
+                + [" = ".join([*arms.width_settings, str(case.width)])])
+    if case.num_classes:
+        settings.append(f"{case.num_classes} classes")
     return f"{case.name}: {case.channels} channel(s), {', '.join(settings)}, z {case.z_dim}, batch {case.batch}"
 
 
@@ -145,7 +148,9 @@ def run(args) -> int:
     sections, headline, ratio64 = {}, "", float("nan")
 
     if wanted("throughput"):
-        results = throughput.run(quick=args.quick, native_bf16=machine["native_bf16"] == "yes", progress=log)
+        families = set(args.families.split(",")) if args.families else None
+        results = throughput.run(quick=args.quick, native_bf16=machine["native_bf16"] == "yes", progress=log,
+                                 families=families)
         sections["throughput"], headline, ratio64 = throughput_markdown(results)
     if wanted("latency"):
         log("latency: gancli --help, gancli plugins list")
@@ -222,6 +227,7 @@ def main(argv=None) -> int:
     size.add_argument("--quick", action="store_true", help="throughput, sampling, memory, latency (< 10 min)")
     size.add_argument("--full", action="store_true", help="everything, with more rounds (about two hours on 2 cores)")
     p_run.add_argument("--only", help="comma-separated parts: throughput,latency,modes,quality")
+    p_run.add_argument("--families", help="throughput: only the cases of these families (e.g. dcgan,sngan,stylegan)")
     p_run.add_argument("--seeds", type=int, default=5, help="seeds per 2-D mode-coverage configuration")
     p_run.add_argument("--jobs", type=int, default=2, help="2-D mode-coverage runs at a time (one thread each)")
     p_run.add_argument("--mode-steps", type=int, help="cap the steps of each 2-D run (default: the recipe's)")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from benchmarks.machine import worker_env
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +43,7 @@ class Score:
     kid: float
     precision: float
     recall: float
+    class_acc: Optional[float] = None  # conditional models: share of samples the classifier puts in their class
 
 
 @dataclass
@@ -67,21 +70,25 @@ class QualityResults:
         rows = []
         for run in self.runs:
             if run.failure or not run.scores:
-                rows.append((run.family, run.recipe, "—", "—", "—", "—", "—", "—", run.failure or "no checkpoint"))
+                rows.append((run.family, run.recipe, "—", "—", "—", "—", "—", "—", "—", run.failure or "no checkpoint"))
                 continue
             last = run.scores[-1]
             best = min(run.scores, key=lambda s: s.fid)
             rows.append((run.family, run.recipe, last.step, run.images_seen, fmt(last.fid, 2), fmt(last.kid, 2),
-                         fmt(last.precision, 3), fmt(last.recall, 3), f"best FID {best.fid:.2f} at {best.minutes:.1f} min"))
+                         fmt(last.precision, 3), fmt(last.recall, 3),
+                         "—" if last.class_acc is None else fmt(last.class_acc, 3),
+                         f"best FID {best.fid:.2f} at {best.minutes:.1f} min"))
         f = self.floor
         rows.append(("real vs real (train vs test)", "—", "—", "—", fmt(f.fid, 2), fmt(f.kid, 2),
-                     fmt(f.precision, 3), fmt(f.recall, 3), "the floor"))
+                     fmt(f.precision, 3), fmt(f.recall, 3), fmt(f.class_acc, 3), "the floor (class acc.: the classifier on these training images)"))
         skipped = "".join(f"\n- skipped {s}" for s in self.skipped)
         return (
             f"### Quality at a fixed CPU budget: Fashion-MNIST 32×32, {self.budget_minutes:g} min of training per family\n\n"
             f"Features: {self.extractor}. N = {self.num_samples} generated vs {self.num_samples} test images; KID is on the scale of these unnormalised features (read it against the floor); "
-            "precision/recall with k = 3. Scores are those of the last checkpoint kept (every 100 steps) within the budget.\n\n"
-            + table(("family", "recipe", "steps", "images seen", "FID", "KID", "precision", "recall", "notes"), rows)
+            "precision/recall with k = 3; class accuracy (conditional models): the share of samples, drawn with the classes in turn, "
+            "that the classifier assigns to the class they were generated for. "
+            "Scores are those of the last checkpoint kept (every 100 steps) within the budget.\n\n"
+            + table(("family", "recipe", "steps", "images seen", "FID", "KID", "precision", "recall", "class acc.", "notes"), rows)
             + skipped + f"\n\n![FID against wall-clock]({PLOT.name})"
         )
 
@@ -113,15 +120,18 @@ def _extractor(progress):
     return load_extractor(path)
 
 
-def score(extractor, real_features, images, step: int = 0, minutes: float = 0.0, kid_subsets: int = 100) -> Score:
+def score(extractor, real_features, images, step: int = 0, minutes: float = 0.0, kid_subsets: int = 100,
+          labels=None) -> Score:
     from gancli.metrics.frechet import frechet_distance
     from gancli.metrics.kid import kernel_inception_distance
     from gancli.metrics.manifold import precision_recall
 
-    fake_features, _ = extractor.features(images)
+    fake_features, logits = extractor.features(images)
     kid = kernel_inception_distance(real_features, fake_features, subsets=kid_subsets)
     pr = precision_recall(real_features, fake_features, k=3)
-    return Score(step, minutes, frechet_distance(real_features, fake_features), float(kid[0]), float(pr[0]), float(pr[1]))
+    class_acc = None if labels is None else float((logits.argmax(axis=1) == np.asarray(labels)).mean())
+    return Score(step, minutes, frechet_distance(real_features, fake_features), float(kid[0]), float(pr[0]), float(pr[1]),
+                 class_acc)
 
 
 def train_for(family: str, recipe: str, budget_seconds: float, out: Path, progress) -> Optional[str]:
@@ -185,7 +195,7 @@ def run(budget_minutes: float = 10.0, num_samples: int = 5000, progress=print) -
     test = load_data("fashion-mnist", resolution=32, channels=1, split="test")
     train = load_data("fashion-mnist", resolution=32, channels=1, split="train")
     real_features, _ = extractor.features(test.values[:num_samples])
-    floor = score(extractor, real_features, train.values[:num_samples])
+    floor = score(extractor, real_features, train.values[:num_samples], labels=train.labels[:num_samples].numpy())
     label = (f"{extractor.name} (test accuracy {extractor.metadata.get('test_accuracy', float('nan')):.3f}, "
              f"sha256 {extractor.sha256[:12]})")
     families, skipped = _recipes()
@@ -209,8 +219,11 @@ def run(budget_minutes: float = 10.0, num_samples: int = 5000, progress=print) -
                 step = int(path.stem.split("-")[1])
                 if step not in seconds:
                     continue
-                images = gancli.load(path).sample(num_samples, seed=0)
-                run.scores.append(score(extractor, real_features, images, step, seconds[step] / 60))
+                pipe = gancli.load(path)
+                images = pipe.sample(num_samples, seed=0)
+                labels = pipe.labels(num_samples)  # sample() draws the classes in turn; None when unconditional
+                run.scores.append(score(extractor, real_features, images, step, seconds[step] / 60,
+                                        labels=None if labels is None else labels.numpy()))
                 progress(f"quality: {family} step {step} ({seconds[step] / 60:.1f} min): FID {run.scores[-1].fid:.2f}")
     from benchmarks.plot import line_chart
 

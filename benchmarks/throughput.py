@@ -61,6 +61,16 @@ CASES = {
     ("dcgan", 32): Case("DCGAN 32×32", 32, 1, 32),
     ("dcgan", 64): Case("DCGAN 64×64", 64, 3, 64),
     ("wgan-gp", 32): Case("WGAN-GP 32×32", 32, 1, 32, z_dim=128, family="wgan-gp"),
+    # the API-2 families at 32×32 and width 32 (G and D channel multipliers, or fmap_max), 10 labelled classes
+    # for the conditional ones; the gancli arm runs each family's defaults (n_critic, EMA, lazy R1, ...)
+    ("sngan", 32): Case("SNGAN 32×32", 32, 1, 32, z_dim=128, family="sngan", num_classes=10),
+    ("sagan", 32): Case("SAGAN 32×32", 32, 1, 32, z_dim=128, family="sagan", num_classes=10),
+    ("biggan", 32): Case("BigGAN 32×32", 32, 1, 32, z_dim=120, family="biggan", num_classes=10),
+    ("progan", 32): Case("ProGAN 32×32 (grown)", 32, 1, 128, z_dim=128, family="progan", batch=32,
+                         settings=("start_resolution=32",)),
+    ("stylegan", 32): Case("StyleGAN 32×32", 32, 1, 128, z_dim=128, family="stylegan", batch=32,
+                           settings=("w_dim=128", "fmap_base=512")),
+    ("stylegan", 256): Case("StyleGAN 256×256", 256, 3, 256, z_dim=512, family="stylegan", batch=8),
 }
 
 
@@ -226,6 +236,10 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
     return CaseResult(case, results, flops_per_step=flops)
 
 
+API2_CASES = (("sngan", 32), ("sagan", 32), ("biggan", 32), ("progan", 32), ("stylegan", 32), ("stylegan", 256))
+API2_FAMILIES = {family for family, _ in API2_CASES}
+
+
 def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str, str]]]:
     """Which arms run for which case; emulated bf16 (no native support) is ~30× slower, so it gets one step,
     at DCGAN 32×32 only."""
@@ -235,6 +249,7 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
         (CASES[("dcgan", 64)], 2, 4 if quick else 10, 1),
         # a step is 5 critic updates (each with the penalty's double backward) and a G update: fewer rounds
         (CASES[("wgan-gp", 32)], 2, 4 if quick else 10, 1),
+        *((CASES[key], 2, 3 if quick else 8, 1) for key in API2_CASES),
     ]
     out = []
     for case, warmup, rounds, per_round in schedule:
@@ -245,7 +260,14 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
         if case == dcgan32:
             # what the machine's load does to a plain script left at OpenMP's default (spinning) wait policy
             arms.append(Arm("plain fp32, OMP default", "plain", "no", 2, 3 if quick else 6, 1, omp_default=True))
+        if case.family == "sngan":
+            # what spectral normalization costs: the same networks, SN off (one power iteration per D forward)
+            arms.append(Arm("gancli fp32, no SN", "gancli", "no", warmup, rounds, per_round,
+                            settings=("d_spectral_norm=false",)))
         skipped = {}
+        if case.family in API2_FAMILIES:
+            out.append((case, arms, skipped))
+            continue
         if native_bf16:
             arms.append(Arm("gancli bf16", "gancli", "bf16", warmup, rounds, per_round))
         else:
@@ -256,7 +278,7 @@ def plan(quick: bool, native_bf16: bool) -> list[tuple[Case, list[Arm], dict[str
     return out
 
 
-def run(quick: bool, native_bf16: bool, progress=print) -> list[CaseResult]:
+def run(quick: bool, native_bf16: bool, progress=print, families: Optional[set[str]] = None) -> list[CaseResult]:
     from benchmarks.peak import conv_peak
 
     peak = conv_peak()
@@ -264,12 +286,24 @@ def run(quick: bool, native_bf16: bool, progress=print) -> list[CaseResult]:
     results = []
     with tempfile.TemporaryDirectory(prefix="gancli-bench-") as tmp:
         for case, arms, skipped in plan(quick, native_bf16):
+            if families is not None and case.family not in families:
+                continue
+            if not _installed(case.family):
+                progress(f"throughput: {case.name} skipped (family {case.family!r} is not installed)")
+                continue
             progress(f"throughput: {case.name} (batch {case.batch}, width {case.width}, {case.channels} channel(s))")
             result = run_case(case, arms, Path(tmp), skipped=skipped, progress=progress)
             result.peak_gflops = peak["gflops"]
             results.append(result)
     PEAK.update(peak)
     return results
+
+
+def _installed(family: str) -> bool:
+    from gancli.plugins import discover
+
+    record = discover().get(family)
+    return record is not None and record.ok
 
 
 PEAK: dict = {}  # the last run's convolution peak, for the report

@@ -35,6 +35,12 @@ class FamilyArms:
 FAMILIES = {
     "dcgan": FamilyArms("benchmarks.plain_dcgan:PlainDCGAN", ("ngf", "ndf")),
     "wgan-gp": FamilyArms("benchmarks.plain_wgan_gp:PlainWGANGP", ("width",), ("arch=dcgan",)),
+    "sngan": FamilyArms("benchmarks.plain_families:PlainSNGAN", ("g_ch", "d_ch"), from_settings=True),
+    "sagan": FamilyArms("benchmarks.plain_families:PlainSAGAN", ("g_ch", "d_ch"), from_settings=True),
+    "biggan": FamilyArms("benchmarks.plain_families:PlainBigGAN", ("g_ch", "d_ch"), from_settings=True),
+    "progan": FamilyArms("benchmarks.plain_families:PlainProGAN", ("fmap_max",), from_settings=True),
+    "stylegan": FamilyArms("benchmarks.plain_families:PlainStyleGAN", ("fmap_max",), ("grow=false",),
+                           from_settings=True),
 }
 
 

@@ -127,3 +127,36 @@ def test_latency_probe_sees_whether_torch_was_imported():
 
     assert latency.imports_torch(["--help"]) is False
     assert latency._wall(latency.gancli_executable() + ["--version"]) > 0
+
+
+@pytest.mark.parametrize("family, conditional", [("sngan", True), ("sagan", True), ("biggan", True),
+                                                 ("progan", False), ("stylegan", False)])
+def test_plain_loops_of_the_api2_families_train_the_family_networks(family, conditional):
+    """Each plain loop builds the networks `gancli train FAMILY` builds (the conformance kit's tiny
+    settings here) and trains them: finite losses, G's weights move."""
+    import importlib
+
+    import torch
+
+    from benchmarks.worker import FAMILIES, gancli_settings
+    from gancli.plugins import get_family
+
+    kit = get_family(family)
+    resolution = kit.check_resolution
+    tiny = {**kit.check_settings, **({"start_resolution": resolution} if family == "progan" else {})}
+    tiny.pop("conditional", None)  # the kit's tiny settings may switch classes off
+    arms = FAMILIES[family]
+    width = int(tiny.get(arms.width_settings[0], 4))
+    z_dim = int(tiny.pop("z_dim", 8))
+    worker = {"family": family, "width": width, "z_dim": z_dim, "set": [f"{k}={v}" for k, v in tiny.items()]}
+    module, _, name = arms.plain.partition(":")
+    plain_loop = getattr(importlib.import_module(module), name)
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 1, resolution, resolution), dtype=torch.uint8)
+    model = plain_loop(images, z_dim=z_dim, width=width, batch_size=8, settings=gancli_settings(worker),
+                       labels=torch.arange(16) % 3 if conditional else None)
+    assert model.num_classes == (3 if conditional else 0)
+    before = [p.detach().clone() for p in model.netG.parameters()]
+    terms = [model.step() for _ in range(2)]
+    assert all(math.isfinite(v) for t in terms for v in t.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.netG.parameters()))

@@ -23,3 +23,32 @@ def test_batch_size_follows_the_resolution_and_bad_schedules_are_refused():
                 {"target_resolution": 8, "kimg_per_phase": 0}):
         with pytest.raises(ValueError):
             GrowthSchedule(**bad)
+
+
+def test_reals_fade_from_the_previous_resolution_to_the_current_one():
+    import torch
+
+    from gancli.growth import reals_at
+    from gancli.nn import downscale2d, upscale2d
+
+    real = torch.rand(2, 1, 32, 32) * 2 - 1
+    at8 = downscale2d(real, 4)
+    assert torch.equal(reals_at(real, 8), at8)
+    assert torch.equal(reals_at(real, 8, torch.tensor(1.0)), at8)
+    start = reals_at(real, 8, torch.tensor(0.0))
+    assert torch.allclose(start, upscale2d(downscale2d(real, 8)), atol=1e-6)
+    middle = reals_at(real, 8, 0.25)
+    assert torch.allclose(middle, 0.75 * start + 0.25 * at8, atol=1e-6)
+    # full size: the same pixels, nearest-upsampled back to the batch's size
+    assert torch.equal(reals_at(real, 8, 0.25, full_size=True), upscale2d(middle, 4))
+    assert torch.equal(reals_at(real, 32, full_size=True), real)
+
+
+def test_feature_maps_follow_the_references_nf_rule():
+    from gancli.growth import feature_maps
+
+    # NVlabs defaults (8192, 512): 512 channels from 4² to 32², then halving per doubling
+    assert [feature_maps(r, 8192, 512) for r in (4, 8, 16, 32, 64, 128, 256, 512, 1024)] == \
+        [512, 512, 512, 512, 256, 128, 64, 32, 16]
+    assert feature_maps(2, 8192, 512) == 512 and feature_maps(4, 256, 128) == 128 and feature_maps(32, 256, 128) == 16
+    assert feature_maps(64, 8192, 512, fmap_decay=0.5) == 512 and feature_maps(1024, 16, 512) == 0

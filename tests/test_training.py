@@ -67,3 +67,36 @@ def test_bf16_training_runs_on_cpu(tiny_npz, tmp_path):
     )
     result = train(run, fc, out=tmp_path / "run", show_progress=False)
     assert result.step == 2
+
+
+def test_ema_following_a_grown_generator_keeps_averages_and_takes_gs_buffers():
+    """After growth the EMA copy keeps its weight averages but takes G's copied buffers as they are
+    now: a fade-in α just reset to 0 for the new block must not stay at the old copy's 1."""
+    import torch
+    from torch import nn
+
+    from gancli.train.ema import EMA
+
+    class Growing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.old = nn.Linear(2, 2)
+            self.register_buffer("alpha", torch.ones(()))
+
+        def grow(self):
+            self.new = nn.Linear(2, 2)
+            self.alpha.zero_()
+
+    torch.manual_seed(0)
+    G = Growing()
+    ema = EMA(G, half_life_kimg=1.0, decay=0.5)
+    with torch.no_grad():
+        G.old.weight.add_(1.0)
+    ema.update(G, step=1, batch_size=1)
+    averaged = ema.model.old.weight.clone()
+    assert not torch.equal(averaged, G.old.weight)
+    G.grow()
+    assert ema.follow(G)
+    assert torch.equal(ema.model.old.weight, averaged)  # the average of the layer it had
+    assert torch.equal(ema.model.new.weight, G.new.weight)  # new layers start from G
+    assert ema.model.alpha.item() == 0.0  # copied buffers from G as it is now

@@ -66,3 +66,30 @@ class GrowthSchedule:
     def images_until_full_resolution(self) -> int:
         """Images shown before the target resolution is reached and stabilised."""
         return int(round((2 * self.levels + 1) * self.kimg_per_phase * 1000.0))
+
+
+def feature_maps(resolution: int, fmap_base: int, fmap_max: int, fmap_decay: float = 1.0) -> int:
+    """Channels of a growing network's layers at ``resolution``: nf(log2(resolution) − 1).
+
+    ``nf(stage) = min(int(fmap_base / 2^(stage · fmap_decay)), fmap_max)`` as in
+    tkarras/progressive_growing_of_gans and NVlabs/stylegan ``networks*.py``; 0 when fmap_base
+    is too small for the resolution (a family's check_data should refuse that). With fmap_decay 1 it is min(2·fmap_base / resolution, fmap_max). ``resolution=2`` gives
+    nf(0), the width of D's hidden dense layer (and ProGAN's default latent size).
+    """
+    stage = int(math.log2(resolution)) - 1
+    return min(int(fmap_base / 2.0 ** (stage * fmap_decay)), fmap_max)
+
+
+def reals_at(real, resolution: int, alpha=None, *, full_size: bool = False):
+    """The real batch as a network at ``resolution`` sees it: average-pooled to that resolution
+    and, during a fade-in (``alpha`` given, a float or a 0-d tensor), blended from its 2× coarser
+    version (pooled once more, then upsampled) at α = 0 to itself at α = 1 — the reference's
+    ``process_reals`` (FadeLOD). ``full_size``: nearest-upsampled back to the batch's own size,
+    for networks that take and give full-resolution images (NVlabs/stylegan's growing mode)."""
+    from gancli.nn import downscale2d, fade_in, upscale2d
+
+    factor = real.shape[-1] // resolution
+    x = downscale2d(real, factor) if factor > 1 else real
+    if alpha is not None:
+        x = fade_in(alpha.to(x.dtype) if hasattr(alpha, "to") else alpha, upscale2d(downscale2d(x)), x)
+    return upscale2d(x, factor) if full_size and factor > 1 else x

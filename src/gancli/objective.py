@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from gancli import improved_losses, losses, regularizers
+from gancli.errors import GancliError
 from gancli.randomness import mix_seed
 
 Network = Literal["G", "D"]
@@ -255,6 +256,9 @@ class Objective:
     ema_buffers: Literal["copy", "average"] = "copy"
     # with several CUDA processes, ask for synchronized (cross-replica) BatchNorm
     sync_batchnorm: bool = False
+    # the EMA generator's standing-statistics pass (before_sampling): forward passes and their batch size
+    standing_passes: int = 16
+    standing_batch_size: int = 64
 
     def optimizers(self, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         raise NotImplementedError
@@ -313,15 +317,25 @@ class Objective:
     def before_sampling(self, generator: nn.Module, *, is_ema: bool) -> None:
         """Before the trainer samples from or saves ``generator``.
 
-        By default an EMA copy that holds BatchNorm layers gets statistics of its own
-        (a standing-statistics pass, :func:`gancli.nn.norms.standing_statistics`): the
-        running statistics it copies from G belong to another network.
+        By default an EMA copy gets estimates of its own where it holds some that belong to G:
+
+        * spectrally normalized layers re-run their power method: in eval mode they divide by
+          σ̂ = uᵀWv from the stored u, v, which the EMA copy takes from G (they are buffers),
+          but its W is an average of past weights whose singular vectors those are not
+          (:func:`gancli.nn.reestimate_spectral_norm`; BigGAN-PyTorch gets the same effect by
+          running a power iteration on every forward, eval mode included);
+        * BatchNorm layers get a standing-statistics pass of ``standing_passes`` forward
+          passes of ``standing_batch_size`` (:func:`gancli.nn.norms.standing_statistics`): the
+          running statistics copied from G belong to another network.
         """
         if is_ema:
             from gancli.nn.norms import has_batch_norm, standing_statistics
+            from gancli.nn.spectral import is_spectrally_normalized, reestimate_spectral_norm
 
+            if any(is_spectrally_normalized(m) for m in generator.modules()):
+                reestimate_spectral_norm(generator)
             if has_batch_norm(generator):
-                standing_statistics(generator)
+                standing_statistics(generator, batches=self.standing_passes, batch_size=self.standing_batch_size)
 
     def state_tensors(self) -> dict[str, Tensor]:
         """Objective state of this process (saved per process with resume checkpoints)."""
@@ -541,7 +555,15 @@ class AdversarialObjective(Objective):
 
     def _conditioning(self, s: Step) -> Optional[Tensor]:
         """The labels D is conditioned on: none for a semi-supervised D, whose labels are targets."""
-        return None if self.semi_supervised else s.labels
+        if self.semi_supervised:
+            return None
+        if s.num_classes > 0 and s.labels is not None and bool((s.labels < 0).any()):
+            # data.labeled leaves examples unlabelled (-1); a class-conditional D cannot score them
+            raise GancliError(
+                "a class-conditional model needs every real example labelled, but data.labeled left some "
+                "unlabelled; drop data.labeled or train unconditionally with --set conditional=false"
+            )
+        return s.labels
 
     def _gan_logit(self, out: Tensor) -> Tensor:
         return improved_losses.ssgan_gan_logit(out) if self.semi_supervised else out

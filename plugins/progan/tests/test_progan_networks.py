@@ -14,7 +14,7 @@ from gancli_plugin_progan.config import ProGANConfig
 from gancli_plugin_progan.discriminator import ProGANDiscriminator
 from gancli_plugin_progan.generator import ProGANGenerator
 from gancli_plugin_progan.model import build
-from gancli_plugin_progan.objective import penalty_in_target_pixels, reals_at
+from gancli_plugin_progan.objective import penalty_in_target_pixels
 
 TINY = {"fmap_base": 32, "fmap_max": 8}
 
@@ -86,17 +86,6 @@ def test_generator_output_has_the_target_shape_and_range_at_every_phase():
             assert G(z, current_resolution=True).shape == (5, 1, resolution, resolution)
     with pytest.raises(ValueError, match="target"):
         G.grow()
-
-
-def test_reals_fade_from_the_previous_resolution_to_the_current_one():
-    real = torch.rand(2, 1, 32, 32) * 2 - 1
-    at8 = downscale2d(real, 4)
-    assert torch.equal(reals_at(real, 8, torch.tensor(0.3), fading=False), at8)
-    assert torch.equal(reals_at(real, 8, torch.tensor(1.0), fading=True), at8)
-    start = reals_at(real, 8, torch.tensor(0.0), fading=True)
-    assert torch.allclose(start, upscale2d(downscale2d(real, 8)), atol=1e-6)
-    middle = reals_at(real, 8, torch.tensor(0.25), fading=True)
-    assert torch.allclose(middle, 0.75 * start + 0.25 * at8, atol=1e-6)
 
 
 def test_gradient_penalty_is_measured_in_the_target_resolutions_pixels():

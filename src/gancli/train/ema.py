@@ -41,10 +41,16 @@ class EMA:
 
     def follow(self, generator: nn.Module) -> bool:
         """After ``generator`` gained layers: give the EMA copy the same structure, keeping the
-        averages of the layers it had and starting the new ones from G's values. True if it changed."""
+        averages of the layers it had and starting the new ones from G's values. True if it changed.
+
+        Buffers that are copied (``buffers="copy"``) come from G as they are now: a growing
+        network's fade-in α, for one, has just been reset for the new block, and the old copy's
+        α = 1 would show the untrained block at full weight until the next update."""
         if _signature(generator) == self._signature:
             return False
-        old = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
+        old = dict(self.model.named_parameters())
+        if self.buffers == "average":
+            old.update((name, b) for name, b in self.model.named_buffers() if b.is_floating_point())
         model = copy.deepcopy(generator).eval().requires_grad_(False)
         with torch.no_grad():
             for name, tensor in [*model.named_parameters(), *model.named_buffers()]:

@@ -31,20 +31,10 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gancli.growth import GrowthSchedule, GrowthState
+from gancli.growth import GrowthSchedule, GrowthState, reals_at
 from gancli.losses import wasserstein_d_loss, wasserstein_estimate, wasserstein_g_loss
-from gancli.nn import downscale2d, fade_in, upscale2d
 from gancli.objective import Objective, OptimizerSettings, Progress, Step, make_optimizer
 from gancli.regularizers import gradient_penalty
-
-
-def reals_at(real: Tensor, resolution: int, alpha: Tensor, fading: bool) -> Tensor:
-    """The real batch as D sees it at ``resolution``: average-pooled, and during a fade-in blended
-    from its previous-resolution version (pooled once more and upsampled) at α = 0 to itself at α = 1."""
-    x = downscale2d(real, real.shape[-1] // resolution)
-    if not fading:
-        return x
-    return fade_in(alpha.to(x.dtype), upscale2d(downscale2d(x)), x)
 
 
 def mirrored(x: Tensor, u: Tensor) -> Tensor:
@@ -128,7 +118,7 @@ class ProGANObjective(Objective):
 
     def d_loss(self, s: Step) -> dict[str, Tensor]:
         D = s.D
-        real = reals_at(s.real, D.current_resolution, D.alpha, D.fading)
+        real = reals_at(s.real, D.current_resolution, D.alpha if D.fading else None)
         if self.mirror_augment:
             real = mirrored(real, s.rand(1, 1, 1))
         with torch.no_grad():
