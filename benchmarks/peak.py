@@ -15,12 +15,28 @@ from typing import Callable
 
 
 def count_flops(fn: Callable[[], object]) -> float:
-    """Floating-point operations (convolutions and matrix products, forward and backward) of ``fn()``."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """Floating-point operations (convolutions and matrix products, forward and backward) of ``fn()``.
 
-    with FlopCounterMode(display=False) as counter:
+    PyTorch's own formulas (torch.utils.flop_counter.flop_registry) under a plain dispatch mode:
+    FlopCounterMode itself also tracks modules through autograd hooks, which ``autograd.grad``
+    with ``create_graph`` (a gradient penalty, R1) refuses."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Counter() as counter:
         fn()
-    return float(counter.get_total_flops())
+    return float(counter.total)
 
 
 def conv_peak(*, batch: int = 32, channels: int = 128, size: int = 16, repeats: int = 7) -> dict:

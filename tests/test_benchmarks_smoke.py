@@ -62,6 +62,9 @@ def test_plain_wgan_gp_loop_trains_the_plugin_networks():
     assert all(math.isfinite(v) for t in terms for v in t.values())
     assert all(t["gp"] >= 0 for t in terms)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.netG.parameters()))
+    from benchmarks.peak import count_flops
+
+    assert count_flops(model.step) > 0  # the penalty's double backward under the FLOP counter
 
 
 def test_results_blocks_are_refreshed_not_duplicated(tmp_path):
