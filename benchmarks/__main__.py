@@ -99,7 +99,7 @@ def peak_note() -> str:
     if not PEAK:
         return ""
     return (f"The convolution peak of this run is {PEAK['gflops']:.1f} GFLOP/s ({PEAK['shape']}, "
-            f"{PEAK['threads']} threads, counted with torch's FlopCounterMode); \"of conv peak\" is each arm's "
+            f"{PEAK['threads']} threads, counted with torch's FLOP formulas); \"of conv peak\" is each arm's "
             f"achieved GFLOP/s (the FLOPs of one plain-loop step, which does the same mathematics, over the median "
             f"step time) as a share of it.\n\n")
 

@@ -2,7 +2,7 @@
 
 ``conv_peak`` times the forward and backward pass of one well-shaped 3×3 convolution (the
 kind oneDNN runs fastest here) and counts its floating-point operations with PyTorch's
-FlopCounterMode: that is the achievable GFLOP/s of the machine, measured in the same run
+flop formulas: that is the achievable GFLOP/s of the machine, measured in the same run
 as the families. ``step_flops`` counts the operations of one training step of a plain
 loop (the same mathematics as the gancli arm); a family's share of the peak is then
 flops / step time / peak.
