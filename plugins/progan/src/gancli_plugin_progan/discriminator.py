@@ -28,7 +28,7 @@ from gancli.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, downsca
 
 from gancli_plugin_progan.generator import LEAKY_SLOPE
 from gancli_plugin_progan.resample import ConvDownsample2d
-from gancli_plugin_progan.widths import block_name, feature_maps
+from gancli_plugin_progan.widths import GrowingBlocks, block_name
 
 
 class FromRGB(nn.Module):
@@ -72,7 +72,7 @@ class FinalDiscriminatorBlock(nn.Module):
         return self.dense1(features).squeeze(1), features
 
 
-class ProGANDiscriminator(nn.Module):
+class ProGANDiscriminator(GrowingBlocks, nn.Module):
     """D for images of ``target_resolution``; it starts at 4×4 and gains one input block per :meth:`grow`."""
 
     def __init__(self, channels: int, target_resolution: int, fmap_base: int, fmap_max: int,
@@ -86,17 +86,6 @@ class ProGANDiscriminator(nn.Module):
         self.register_buffer("alpha", torch.ones(()))
         self.blocks[block_name(4)] = FinalDiscriminatorBlock(self._width(4), self._width(2), mbstd_group_size)
         self.from_rgb[block_name(4)] = FromRGB(channels, self._width(4))
-
-    def _width(self, resolution: int) -> int:
-        return feature_maps(resolution, self.fmap_base, self.fmap_max)
-
-    @property
-    def current_resolution(self) -> int:
-        return 4 * 2 ** (len(self.blocks) - 1)
-
-    @property
-    def fading(self) -> bool:
-        return len(self.blocks) > 1 and bool(self.alpha < 1)
 
     def grow(self) -> None:
         """Add the input block for twice the current resolution; the layers already trained are kept."""

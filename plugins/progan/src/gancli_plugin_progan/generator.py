@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from gancli.nn import EqualizedConv2d, EqualizedLinear, PixelNorm, fade_in, upscale2d
 
 from gancli_plugin_progan.resample import UpsampleConv2d
-from gancli_plugin_progan.widths import block_name, feature_maps
+from gancli_plugin_progan.widths import GrowingBlocks, block_name
 
 LEAKY_SLOPE = 0.2  # the paper: leaky ReLU with leakiness 0.2 in both networks
 FIRST_DENSE_GAIN = 2**0.5 / 4  # networks.py G_paper, 4×4 'Dense'
@@ -65,7 +65,7 @@ class GeneratorBlock(nn.Module):
         return _activate(self.conv1(x), self.norm)
 
 
-class ProGANGenerator(nn.Module):
+class ProGANGenerator(GrowingBlocks, nn.Module):
     """G for images of ``target_resolution``; it starts with the 4×4 block and gains one per :meth:`grow`.
 
     ``forward(z)`` always returns images of the target resolution in [-1, 1] (the current
@@ -89,21 +89,9 @@ class ProGANGenerator(nn.Module):
         self.register_buffer("alpha", torch.ones(()))
         self._add_block(4, FirstGeneratorBlock(z_dim, self._width(4)))
 
-    def _width(self, resolution: int) -> int:
-        return feature_maps(resolution, self.fmap_base, self.fmap_max)
-
     def _add_block(self, resolution: int, block: nn.Module) -> None:
         self.blocks[block_name(resolution)] = block
         self.to_rgb[block_name(resolution)] = EqualizedConv2d(self._width(resolution), self.channels, 1, gain=1.0)
-
-    @property
-    def current_resolution(self) -> int:
-        return 4 * 2 ** (len(self.blocks) - 1)
-
-    @property
-    def fading(self) -> bool:
-        """Whether the newest block is still being blended in (α < 1)."""
-        return len(self.blocks) > 1 and bool(self.alpha < 1)
 
     def grow(self) -> None:
         """Add the block for twice the current resolution; the layers already trained are kept."""

@@ -10,7 +10,7 @@ from gancli_plugin_progan.config import ProGANConfig
 from gancli_plugin_progan.discriminator import ProGANDiscriminator
 from gancli_plugin_progan.generator import ProGANGenerator
 from gancli_plugin_progan.objective import ProGANObjective
-from gancli_plugin_progan.widths import feature_maps
+from gancli.growth import feature_maps
 
 MAX_RESOLUTION = 1024
 
