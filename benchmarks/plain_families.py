@@ -29,13 +29,18 @@ def build_family(family: str, images_uint8: torch.Tensor, settings: list[str], n
     """(GAN, family config) as ``gancli train`` builds them for these settings and this data."""
     from gancli import config as cfg
     from gancli.data.spec import DataSpec
+    from gancli.objective import Progress
     from gancli.plugins import get_family
 
     spec = DataSpec(kind="image", channels=images_uint8.shape[1], resolution=images_uint8.shape[-1],
                     num_classes=num_classes, name="bench", class_names=tuple(str(k) for k in range(num_classes)))
     _, family_config = cfg.resolve(family, flags={"data": {"source": "bench"}}, overrides=list(settings))
     torch.manual_seed(seed)
-    return get_family(family).load_builder()(family_config, spec), family_config
+    gan = get_family(family).load_builder()(family_config, spec)
+    # as the trainer does before its first step: a growing family builds its start phase here
+    gan.objective.grow(Progress(0, 0), gan.generator, gan.discriminator)
+    gan.objective.begin_step(Progress(0, 0), gan.generator, gan.discriminator)
+    return gan, family_config
 
 
 class _PlainLoop:

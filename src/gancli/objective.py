@@ -373,11 +373,17 @@ def lazy_regularization(lr: float, betas: tuple[float, float], interval: int) ->
     return lr * c, (betas[0] ** c, betas[1] ** c)
 
 
-def linear_lr_decay(optimizers, step: int, decay_steps: int) -> None:
-    """Every param group's learning rate at ``step`` of a linear decay to 0 over ``decay_steps`` steps
-    (the WGAN-GP CIFAR ResNet and SNGAN schedules). Each group keeps its starting rate as
-    ``initial_lr``, so the schedule is a function of the step and a resumed run continues it."""
-    factor = max(0.0, 1.0 - step / decay_steps) if decay_steps else 1.0
+def linear_lr_decay(optimizers, step: int, decay_steps: int, start: int = 0) -> None:
+    """Every param group's learning rate at ``step`` of a linear decay that holds the starting rate
+    until ``start`` and reaches 0 at step ``decay_steps`` (start 0: the WGAN-GP CIFAR ResNet and SNGAN
+    schedules). Each group keeps its starting rate as ``initial_lr``, so the schedule is a function of
+    the step and a resumed run continues it."""
+    if not decay_steps:
+        factor = 1.0
+    elif start >= decay_steps:
+        raise ValueError(f"the learning-rate decay must start before it ends (start {start}, end {decay_steps})")
+    else:
+        factor = min(1.0, max(0.0, (decay_steps - step) / (decay_steps - start)))
     for optimizer in optimizers:
         for group in optimizer.param_groups:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
@@ -482,7 +488,8 @@ class AdversarialObjective(Objective):
     * ``historical_averaging`` λ: adds λ·‖θ − mean of past θ‖² to the G and D losses; the
       running means are objective state, saved with resume checkpoints.
     * ``real_label`` < 1: one-sided label smoothing (fake targets stay 0).
-    * ``lr_decay_steps`` n > 0: both learning rates fall linearly to 0 over n G steps.
+    * ``lr_decay_steps`` n > 0: both learning rates fall linearly to 0 at G step n, starting from
+      step ``lr_decay_start`` (default 0: over the whole run).
     * ``semi_supervised``: D returns K class logits; real-vs-fake uses logsumexp of them
       (the fake class's logit is fixed to 0) and real examples whose label is ≥ 0 add a
       cross-entropy term; label −1 marks unlabelled data (``data.labeled=N``). D is then
@@ -511,9 +518,12 @@ class AdversarialObjective(Objective):
     supervised_batch: int = 0
     supervised_pool: int = 2048
     lr_decay_steps: int = 0
+    lr_decay_start: int = 0
 
     def __post_init__(self) -> None:
         self._loss = losses.get_loss(self.loss)
+        if self.lr_decay_steps and self.lr_decay_start >= self.lr_decay_steps:
+            raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_steps ({self.lr_decay_steps})")
         if self.real_label != 1.0 and not self._loss.supports_label_smoothing:
             raise ValueError(f"label smoothing does not apply to the {self.loss} loss")
         if self.semi_supervised and self.loss not in ("minimax", "nonsaturating"):
@@ -551,7 +561,7 @@ class AdversarialObjective(Objective):
 
     def begin_step(self, progress: Progress, G: nn.Module, D: nn.Module) -> None:
         if self.lr_decay_steps:
-            linear_lr_decay(self._optimizers, progress.step, self.lr_decay_steps)
+            linear_lr_decay(self._optimizers, progress.step, self.lr_decay_steps, self.lr_decay_start)
 
     def _conditioning(self, s: Step) -> Optional[Tensor]:
         """The labels D is conditioned on: none for a semi-supervised D, whose labels are targets."""

@@ -89,6 +89,26 @@ def test_learning_rates_decay_linearly_to_zero():
     assert opt_g.param_groups[0]["lr"] == 0.0
 
 
+def test_a_delayed_decay_holds_the_rate_then_falls_linearly_to_zero_at_its_end():
+    gan = build_sngan(SNGANConfig(**TINY, lr_decay_start=60, lr_decay_steps=100),
+                      DataSpec(kind="image", channels=1, resolution=32))
+    opt_g, _ = gan.objective.optimizers(gan.generator, gan.discriminator)
+    from gancli.objective import Progress
+
+    rates = {}
+    for step in (0, 60, 80, 100, 120, 70):  # out of order: a resumed run lands on the same schedule
+        gan.objective.begin_step(Progress(step, 0), gan.generator, gan.discriminator)
+        rates[step] = opt_g.param_groups[0]["lr"]
+    assert rates[0] == rates[60] == pytest.approx(2e-4)
+    assert rates[70] == pytest.approx(1.5e-4) and rates[80] == pytest.approx(1e-4)
+    assert rates[100] == rates[120] == 0.0
+
+
+def test_a_decay_that_would_start_after_it_ends_is_refused():
+    with pytest.raises(ValueError, match="lr_decay_start"):
+        SNGANConfig(**TINY, lr_decay_start=100, lr_decay_steps=100)
+
+
 def test_unlabelled_examples_in_conditional_training_are_one_clear_error():
     gan = build_sngan(SNGANConfig(**TINY), DataSpec(kind="image", channels=1, resolution=32, num_classes=3))
     real = torch.zeros(2, 1, 32, 32)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Init = Literal["xavier_uniform", "orthogonal", "normal"]
 
@@ -29,7 +29,8 @@ class _ResNetGANConfig(BaseModel):
     # the papers' CIFAR-10 setting (SNGAN: batch 64 at 32×32)
     train_defaults: ClassVar[dict] = {"batch_size": 64}
     data_defaults: ClassVar[dict] = {"resolution": 32}
-    resume_may_change: ClassVar[frozenset] = frozenset({"lr_g", "lr_d", "beta1", "beta2", "n_critic", "lr_decay_steps"})
+    resume_may_change: ClassVar[frozenset] = frozenset({"lr_g", "lr_d", "beta1", "beta2", "n_critic", "lr_decay_steps",
+                                                          "lr_decay_start"})
 
     z_dim: int = Field(128, ge=1, description="latent size (both papers: 128)")
     g_ch: int = Field(
@@ -50,10 +51,21 @@ class _ResNetGANConfig(BaseModel):
         0, ge=0, description="decay both learning rates linearly to 0 over this many G steps (0: constant; "
         "sngan_projection decays over its 50k iterations)",
     )
+    lr_decay_start: int = Field(
+        0, ge=0, description="G step at which that linear decay begins (0: from the start, as sngan_projection)",
+    )
     init: Init = Field(
         "xavier_uniform", description="weight init: xavier_uniform (the papers' code), orthogonal (StudioGAN, BigGAN), "
         "normal N(0, 0.02)",
     )
+
+
+    @model_validator(mode="after")
+    def _decay_starts_before_it_ends(self):
+        if self.lr_decay_steps and self.lr_decay_start >= self.lr_decay_steps:
+            raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_steps "
+                             f"({self.lr_decay_steps}), the step at which the rates reach 0")
+        return self
 
 
 class SNGANConfig(_ResNetGANConfig):

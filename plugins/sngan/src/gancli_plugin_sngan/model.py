@@ -97,7 +97,7 @@ def _build(
     # hinge loss (Miyato et al. 2018 eq. 16-17; Zhang et al. 2019 eq. 5); the core objective also decays the
     # learning rates linearly (sngan_projection's LinearShift) and re-runs the EMA copy's power method
     objective = AdversarialObjective(loss="hinge", optimizer=optimizer, n_critic=config.n_critic,
-                                     lr_decay_steps=config.lr_decay_steps)
+                                     lr_decay_steps=config.lr_decay_steps, lr_decay_start=config.lr_decay_start)
     return GAN(G, D, objective)
 
 
