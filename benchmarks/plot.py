@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Optional
 
 PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (23, 190, 207)]
+           (227, 119, 194), (23, 190, 207), (127, 127, 127), (188, 189, 34), (0, 0, 0), (174, 199, 232)]
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
