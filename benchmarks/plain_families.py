@@ -37,9 +37,8 @@ def build_family(family: str, images_uint8: torch.Tensor, settings: list[str], n
     _, family_config = cfg.resolve(family, flags={"data": {"source": "bench"}}, overrides=list(settings))
     torch.manual_seed(seed)
     gan = get_family(family).load_builder()(family_config, spec)
-    # as the trainer does before its first step: a growing family builds its start phase here
+    # as the trainer does before its first step: a growing family builds its start phase (and sets α) here
     gan.objective.grow(Progress(0, 0), gan.generator, gan.discriminator)
-    gan.objective.begin_step(Progress(0, 0), gan.generator, gan.discriminator)
     return gan, family_config
 
 
