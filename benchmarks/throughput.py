@@ -32,6 +32,7 @@ class Case:
     family: str = "dcgan"
     settings: tuple[str, ...] = ()  # further gancli settings of this case (both arms build the same nets)
     num_classes: int = 0  # > 0: labelled images (families that need classes)
+    arms_in_turn: bool = True  # False: one arm after the other (each worker's memory alone fits the machine)
 
     @property
     def slug(self) -> str:
@@ -70,7 +71,10 @@ CASES = {
                          settings=("start_resolution=32",)),
     ("stylegan", 32): Case("StyleGAN 32×32", 32, 1, 128, z_dim=128, family="stylegan", batch=32,
                            settings=("w_dim=128", "fmap_base=512")),
-    ("stylegan", 256): Case("StyleGAN 256×256", 256, 3, 256, z_dim=512, family="stylegan", batch=8),
+    # about 12 GB resident per worker at batch 8 (R1's double backward through D at 256²): the arms run one
+    # after the other, not taking turns, so that two of them never share the 24 GB
+    ("stylegan", 256): Case("StyleGAN 256×256", 256, 3, 256, z_dim=512, family="stylegan", batch=8,
+                            arms_in_turn=False),
 }
 
 
@@ -192,6 +196,40 @@ def write_images(path: Path, case: Case, seed: int = 0) -> Path:
     return path
 
 
+def _run_arms(case: Case, live: list[ArmResult], data: Path, workdir: Path, workers: dict,
+              progress) -> float:
+    """Warm up, time and finish these arms' workers, taking turns step by step; the FLOPs of a step."""
+    for r in live:
+        spec = worker_spec(case, r.arm, data, workdir / f"run-{case.slug}-{r.arm.label.replace(' ', '-')}")
+        if r.arm.sampling:
+            spec["sampling"] = {"batch": 64, "repeats": 5}
+        slug = "".join(c if c.isalnum() else "-" for c in r.arm.label)
+        workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.slug}-{slug}.log", omp_default=r.arm.omp_default)
+    for r in live:
+        progress(f"  {case.name} {r.arm.label}: warm-up ({r.arm.warmup} steps)")
+        workers[r.arm.label].run(r.arm.warmup)
+    rounds = max((r.arm.rounds for r in live), default=0)
+    for k in range(rounds):
+        order = live[k % len(live):] + live[: k % len(live)]
+        for r in order:
+            if k < r.arm.rounds:
+                times = workers[r.arm.label].run(r.arm.per_round)
+                r.wall.append([w for w, _ in times])
+                r.cpu.append([c for _, c in times])
+        progress(f"  {case.name} round {k + 1}/{rounds}: " + ", ".join(
+            f"{r.arm.label} {case.batch / statistics.median(r.wall[-1]):.1f} img/s" for r in live if k < r.arm.rounds
+        ))
+    # the tail step lets each worker finish (checkpoint, sampling) while the others wait
+    flops = 0.0
+    for r in live:
+        workers[r.arm.label].run(1)
+        done = workers[r.arm.label].finish()
+        r.maxrss_mib, r.threads, r.sampling = done["maxrss_mib"], done["threads"], done.get("sampling")
+        flops = done.get("flops_per_step", flops)
+        workers.pop(r.arm.label).kill()
+    return flops
+
+
 def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, str] | None = None,
              progress=print) -> CaseResult:
     data = write_images(workdir / f"images-{case.slug}.npz", case)
@@ -201,35 +239,10 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
             r.skipped = skipped[r.arm.label]
     live = [r for r in results if not r.skipped]
     workers: dict[str, Worker] = {}
+    flops = 0.0
     try:
-        for r in live:
-            spec = worker_spec(case, r.arm, data, workdir / f"run-{case.slug}-{r.arm.label.replace(' ', '-')}")
-            if r.arm.sampling:
-                spec["sampling"] = {"batch": 64, "repeats": 5}
-            slug = "".join(c if c.isalnum() else "-" for c in r.arm.label)
-            workers[r.arm.label] = Worker(spec, workdir / f"worker-{case.slug}-{slug}.log",
-                                          omp_default=r.arm.omp_default)
-        for r in live:
-            progress(f"  {case.name} {r.arm.label}: warm-up ({r.arm.warmup} steps)")
-            workers[r.arm.label].run(r.arm.warmup)
-        rounds = max((r.arm.rounds for r in live), default=0)
-        for k in range(rounds):
-            order = live[k % len(live):] + live[: k % len(live)]
-            for r in order:
-                if k < r.arm.rounds:
-                    times = workers[r.arm.label].run(r.arm.per_round)
-                    r.wall.append([w for w, _ in times])
-                    r.cpu.append([c for _, c in times])
-            progress(f"  {case.name} round {k + 1}/{rounds}: " + ", ".join(
-                f"{r.arm.label} {case.batch / statistics.median(r.wall[-1]):.1f} img/s" for r in live if k < r.arm.rounds
-            ))
-        # the tail step lets each worker finish (checkpoint, sampling) while the others wait
-        flops = 0.0
-        for r in live:
-            workers[r.arm.label].run(1)
-            done = workers[r.arm.label].finish()
-            r.maxrss_mib, r.threads, r.sampling = done["maxrss_mib"], done["threads"], done.get("sampling")
-            flops = done.get("flops_per_step", flops)
+        for group in ([live] if case.arms_in_turn else [[r] for r in live]):
+            flops = _run_arms(case, group, data, workdir, workers, progress) or flops
     finally:
         for w in workers.values():
             w.kill()

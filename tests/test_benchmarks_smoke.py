@@ -14,8 +14,10 @@ from benchmarks import report  # noqa: E402
 from benchmarks.throughput import Arm, Case, run_case  # noqa: E402
 
 
-def test_throughput_runs_gancli_and_plain_side_by_side(tmp_path):
-    case = Case("tiny", resolution=16, channels=1, width=4, batch=8, z_dim=8, dataset_size=32)
+@pytest.mark.parametrize("arms_in_turn", [True, False], ids=["in-turn", "one-after-the-other"])
+def test_throughput_runs_gancli_and_plain_side_by_side(tmp_path, arms_in_turn):
+    case = Case("tiny", resolution=16, channels=1, width=4, batch=8, z_dim=8, dataset_size=32,
+                arms_in_turn=arms_in_turn)
     arms = [Arm("plain fp32", "plain", "no", warmup=1, rounds=2, per_round=1),
             Arm("gancli fp32", "gancli", "no", warmup=1, rounds=2, per_round=1, sampling=True)]
     result = run_case(case, arms, tmp_path, progress=lambda message: None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gancli.errors import GancliError
 
@@ -66,6 +66,27 @@ class RunConfig(Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     model: dict[str, Any] = Field(default_factory=dict, description="the family's own settings")
+
+
+class LinearLRDecaySettings(BaseModel):
+    """A family config's delayed linear learning-rate decay (mix it into the family's Config).
+
+    The fields are what ``AdversarialObjective(lr_decay_steps=..., lr_decay_start=...)`` takes: both
+    rates are held until G step ``lr_decay_start`` and fall linearly to 0 at G step ``lr_decay_steps``.
+    List both names in the family's ``resume_may_change`` to let a resumed run change its schedule.
+    """
+
+    lr_decay_steps: int = Field(
+        0, ge=0, description="decay both learning rates linearly to 0 at this G step (0: constant rates)",
+    )
+    lr_decay_start: int = Field(0, ge=0, description="G step at which that linear decay begins (0: from the start)")
+
+    @model_validator(mode="after")
+    def _decay_starts_before_it_ends(self):
+        if self.lr_decay_steps and self.lr_decay_start >= self.lr_decay_steps:
+            raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_steps "
+                             f"({self.lr_decay_steps}), the step at which the rates reach 0")
+        return self
 
 
 SECTIONS = ("data", "train", "model")

@@ -40,6 +40,18 @@ def test_paper_defaults():
     assert opt_g.param_groups[0]["betas"] == (0.0, 0.999) and opt_g.param_groups[0]["eps"] == 1e-6
 
 
+def test_a_delayed_linear_decay_reaches_the_objective_and_may_change_on_resume():
+    from gancli.objective import Progress
+
+    gan = tiny_gan(lr_g=1e-4, lr_decay_start=10, lr_decay_steps=20)
+    opt_g, opt_d = gan.objective.optimizers(gan.generator, gan.discriminator)
+    gan.objective.begin_step(Progress(15, 0), gan.generator, gan.discriminator)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.5e-4)
+    assert {"lr_decay_start", "lr_decay_steps"} <= BigGANConfig.resume_may_change
+    with pytest.raises(ValueError, match="lr_decay_start"):
+        BigGANConfig(lr_decay_start=20, lr_decay_steps=20)
+
+
 def _only_weight(G: nn.Module, keep: torch.Tensor) -> None:
     """Zero every ≥2-D weight of G except ``keep`` and the shared embedding."""
     with torch.no_grad():

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from gancli.config import LinearLRDecaySettings
 
 Arch = Literal["biggan", "biggan-deep"]
 Init = Literal["orthogonal", "normal", "xavier_uniform"]
@@ -30,12 +32,13 @@ DEFAULT_CH = {"biggan": 96, "biggan-deep": 128}
 DEFAULT_Z_DIM = {"biggan": 120, "biggan-deep": 128}
 
 
-class BigGANConfig(BaseModel):
+class BigGANConfig(LinearLRDecaySettings):
     model_config = ConfigDict(extra="forbid")
 
     train_defaults: ClassVar[dict] = {"batch_size": 2048, "ema": True, "ema_decay": 0.9999, "ema_start_step": 20_000}
     data_defaults: ClassVar[dict] = {"resolution": 128}
-    resume_may_change: ClassVar[frozenset] = frozenset({"lr_g", "lr_d", "beta1", "beta2", "adam_eps", "n_critic", "ortho_beta", "standing_passes"})
+    resume_may_change: ClassVar[frozenset] = frozenset({"lr_g", "lr_d", "beta1", "beta2", "adam_eps", "n_critic", "ortho_beta", "standing_passes",
+                                                          "lr_decay_steps", "lr_decay_start"})
 
     arch: Arch = Field("biggan", description="biggan (hierarchical z, 2 convs per block) or biggan-deep (bottleneck "
                        "blocks, full z + class into every block, channels dropped/kept instead of 1×1 shortcuts)")

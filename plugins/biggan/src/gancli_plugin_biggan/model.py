@@ -71,6 +71,7 @@ def build(config: BigGANConfig, spec: DataSpec) -> GAN:
     )
     objective = BigGANObjective(
         loss="hinge", optimizer=optimizer, n_critic=config.n_critic, reuse_fake=False, ortho_beta=config.ortho_beta,
-        standing_passes=config.standing_passes,
+        standing_passes=config.standing_passes, lr_decay_steps=config.lr_decay_steps,
+        lr_decay_start=config.lr_decay_start,
     )
     return GAN(G, D, objective)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
+
+from gancli.config import LinearLRDecaySettings
 
 Init = Literal["xavier_uniform", "orthogonal", "normal"]
 
 
-class _ResNetGANConfig(BaseModel):
+class _ResNetGANConfig(LinearLRDecaySettings):
     model_config = ConfigDict(extra="forbid")
 
     # the papers' CIFAR-10 setting (SNGAN: batch 64 at 32×32)
@@ -47,25 +49,10 @@ class _ResNetGANConfig(BaseModel):
     n_critic: int = Field(5, ge=1, description="D updates per G update")
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam β1")
     beta2: float = Field(0.9, ge=0, lt=1, description="Adam β2")
-    lr_decay_steps: int = Field(
-        0, ge=0, description="decay both learning rates linearly to 0 over this many G steps (0: constant; "
-        "sngan_projection decays over its 50k iterations)",
-    )
-    lr_decay_start: int = Field(
-        0, ge=0, description="G step at which that linear decay begins (0: from the start, as sngan_projection)",
-    )
     init: Init = Field(
         "xavier_uniform", description="weight init: xavier_uniform (the papers' code), orthogonal (StudioGAN, BigGAN), "
         "normal N(0, 0.02)",
     )
-
-
-    @model_validator(mode="after")
-    def _decay_starts_before_it_ends(self):
-        if self.lr_decay_steps and self.lr_decay_start >= self.lr_decay_steps:
-            raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_steps "
-                             f"({self.lr_decay_steps}), the step at which the rates reach 0")
-        return self
 
 
 class SNGANConfig(_ResNetGANConfig):
