@@ -147,6 +147,27 @@ def test_accumulation_over_two_micro_batches_trains_and_logs_the_ortho_term(tmp_
     assert pipe.sample(4, seed=0, class_=2).shape == (4, 1, 32, 32)
 
 
+def test_sample_grids_and_checkpoints_along_the_way_do_not_change_the_trained_weights(tmp_path):
+    # the EMA copy's standing statistics and SN refits run at every grid and checkpoint; training must not see them
+    from safetensors.torch import load_file
+
+    def weights(out: str, every: int) -> dict:
+        run, family_config = cfg.resolve(
+            "biggan",
+            flags={"data": {"source": "tiny"}, "train": {"steps": 4, "batch_size": 8, "log_every": 1, "ema": True,
+                                                         "ema_start_step": 1, "ema_decay": 0.9, "sample_grid": 4,
+                                                         "sample_every": every, "checkpoint_every": every or 4,
+                                                         "channels_last": False}},
+            overrides=[f"{k}={v}" for k, v in TINY.items()],
+        )
+        result = train(run, family_config, out=tmp_path / out, data=_labelled_data(), show_progress=False)
+        return load_file(str(result.last_checkpoint))
+
+    quiet, busy = weights("quiet", 0), weights("busy", 1)
+    assert quiet.keys() == busy.keys()
+    assert [k for k in quiet if not torch.equal(quiet[k], busy[k])] == []
+
+
 def test_standing_statistics_change_the_running_statistics_and_nothing_else(arch):
     G = tiny_gan(arch).generator.eval()
     before = {k: v.clone() for k, v in G.state_dict().items()}
