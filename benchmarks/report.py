@@ -22,7 +22,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def fmt(value: float, digits: int = 1) -> str:
-    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+    if value is None or value != value:
+        return "n/a"
+    if 0 < abs(value) < 1:  # minutes-per-step cases: two significant digits rather than "0.1"
+        return f"{value:.2g}"
+    return f"{value:.{digits}f}"
 
 
 def refresh_block(text: str, name: str, body: str) -> str:
