@@ -611,7 +611,11 @@ class AdversarialObjective(Objective):
     def d_loss(self, s: Step) -> dict[str, Tensor]:
         fake, y_fake = self._fake_for_d(s)
         y_real = self._conditioning(s)
-        real_out = s.discriminate(s.real, y_real)
+        r1_every_step = self.r1_gamma > 0 and not self.lazy_r1
+        if r1_every_step:  # one full-precision forward of the reals for their loss term and R1
+            r1, real_out = regularizers.scored_r1_penalty(s.critic(y_real), s.real)
+        else:
+            real_out = s.discriminate(s.real, y_real)
         fake_out = s.discriminate(fake.detach(), y_fake)
         adv = self._loss.d_loss(self._gan_logit(real_out), self._gan_logit(fake_out), self.real_label)
         terms: dict[str, Tensor] = {"adv": adv.detach()}
@@ -642,8 +646,7 @@ class AdversarialObjective(Objective):
             drift = real_out.square().mean()
             total = total + self.drift * drift
             terms["drift"] = drift.detach()
-        if self.r1_gamma > 0 and not self.lazy_r1:
-            r1 = regularizers.r1_penalty(s.critic(y_real), s.real)
+        if r1_every_step:
             total = total + 0.5 * self.r1_gamma * r1
             terms["r1"] = r1.detach()
         total = self._history_penalty("D", total, terms)

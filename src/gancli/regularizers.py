@@ -15,11 +15,15 @@ from torch import Tensor
 Critic = Callable[[Tensor], Tensor]
 
 
-def _input_gradients(critic: Critic, inputs: Tensor) -> Tensor:
+def _scored_input_gradients(critic: Critic, inputs: Tensor) -> tuple[Tensor, Tensor]:
     inputs = inputs.detach().float().requires_grad_(True)
-    out = critic(inputs)
-    (grads,) = torch.autograd.grad(outputs=out.float().sum(), inputs=inputs, create_graph=True)
-    return grads.float()
+    out = critic(inputs).float()
+    (grads,) = torch.autograd.grad(outputs=out.sum(), inputs=inputs, create_graph=True)
+    return grads.float(), out
+
+
+def _input_gradients(critic: Critic, inputs: Tensor) -> Tensor:
+    return _scored_input_gradients(critic, inputs)[0]
 
 
 def gradient_penalty(
@@ -47,8 +51,18 @@ def gradient_penalty(
 
 def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): E[‖∇D(x)‖²] on real data; multiply by γ/2 yourself."""
-    grads = _input_gradients(critic, real)
-    return grads.flatten(1).square().sum(dim=1).mean()
+    return scored_r1_penalty(critic, real)[0]
+
+
+def scored_r1_penalty(critic: Critic, real: Tensor) -> tuple[Tensor, Tensor]:
+    """R1 and the critic's output on ``real``, both from one forward pass.
+
+    When R1 is taken on every D step, the output serves the loss's real term as well, so D runs
+    once on the reals instead of twice (stylegan2-ada-pytorch's fused "Dboth" phase). Gradients
+    reach D's weights through both, as with two separate passes.
+    """
+    grads, out = _scored_input_gradients(critic, real)
+    return grads.flatten(1).square().sum(dim=1).mean(), out
 
 
 def clip_weights_(module: torch.nn.Module, bound: float) -> None:

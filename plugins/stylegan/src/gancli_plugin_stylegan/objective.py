@@ -34,7 +34,7 @@ from gancli.errors import GancliError
 from gancli.growth import GrowthSchedule, reals_at
 from gancli.losses import logistic_d_loss, nonsaturating_g_loss
 from gancli.objective import AdversarialObjective, Progress, Step, lazy_regularization
-from gancli.regularizers import r1_penalty
+from gancli.regularizers import r1_penalty, scored_r1_penalty
 
 from gancli_plugin_stylegan.mixing import draw_crossovers, mix_styles
 
@@ -140,13 +140,16 @@ class StyleGANObjective(AdversarialObjective):
         self._check_micro_batch(s)
         fake = self._fakes_for_d(s)
         real = self._reals(s)
-        real_out = s.discriminate(real)
+        r1_every_step = self.r1_gamma > 0 and not self.lazy_r1
+        if r1_every_step:  # one full-precision forward of the reals for their loss term and R1 (v1, stylegan2-ada)
+            r1, real_out = scored_r1_penalty(s.critic(None), real)
+        else:
+            real_out = s.discriminate(real)
         fake_out = s.discriminate(fake.detach())
         adv = logistic_d_loss(real_out, fake_out)
         terms = {"adv": adv.detach(), "score_real": real_out.detach().mean(), "score_fake": fake_out.detach().mean()}
         total = adv
-        if self.r1_gamma > 0 and not self.lazy_r1:
-            r1 = r1_penalty(s.critic(None), real)
+        if r1_every_step:
             total = total + 0.5 * self.r1_gamma * r1
             terms["r1"] = r1.detach()
         terms["loss"] = total
