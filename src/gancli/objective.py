@@ -376,14 +376,10 @@ def lazy_regularization(lr: float, betas: tuple[float, float], interval: int) ->
 def linear_lr_decay(optimizers, step: int, decay_steps: int, start: int = 0) -> None:
     """Every param group's learning rate at ``step`` of a linear decay that holds the starting rate
     until ``start`` and reaches 0 at step ``decay_steps`` (start 0: the WGAN-GP CIFAR ResNet and SNGAN
-    schedules). Each group keeps its starting rate as ``initial_lr``, so the schedule is a function of
-    the step and a resumed run continues it."""
-    if not decay_steps:
-        factor = 1.0
-    elif start >= decay_steps:
-        raise ValueError(f"the learning-rate decay must start before it ends (start {start}, end {decay_steps})")
-    else:
-        factor = min(1.0, max(0.0, (decay_steps - step) / (decay_steps - start)))
+    schedules; ``start`` < ``decay_steps``, which AdversarialObjective checks when it is built). Each
+    group keeps its starting rate as ``initial_lr``, so the schedule is a function of the step and a
+    resumed run continues it."""
+    factor = min(1.0, max(0.0, (decay_steps - step) / (decay_steps - start))) if decay_steps else 1.0
     for optimizer in optimizers:
         for group in optimizer.param_groups:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor

@@ -22,10 +22,6 @@ def _scored_input_gradients(critic: Critic, inputs: Tensor) -> tuple[Tensor, Ten
     return grads.float(), out
 
 
-def _input_gradients(critic: Critic, inputs: Tensor) -> Tensor:
-    return _scored_input_gradients(critic, inputs)[0]
-
-
 def gradient_penalty(
     critic: Critic,
     real: Tensor,
@@ -43,7 +39,7 @@ def gradient_penalty(
         eps = torch.rand(shape, device=real.device, dtype=torch.float32)
     eps = eps.float().reshape(shape)
     mixed = eps * real.detach().float() + (1.0 - eps) * fake.detach().float()
-    grads = _input_gradients(critic, mixed)
+    grads, _ = _scored_input_gradients(critic, mixed)
     # eps inside the root keeps the double-backward finite where a gradient is exactly zero
     norms = (grads.flatten(1).square().sum(dim=1) + 1e-12).sqrt()
     return (norms - center).square().mean()
