@@ -7,7 +7,7 @@ PLUGINS := $(sort $(wildcard plugins/*))
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 DEMO_RUN := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install data demo test bench bench-quick clean
+.PHONY: install data demo test test-quick bench bench-quick clean test-floors
 
 $(VENV)/.installed: pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ demo: install data
 	$(GANCLI) interpolate $(DEMO_RUN)/checkpoints/last.safetensors --slerp --seeds 1,2,3,4 --frames 12 --out $(DEMO_RUN)/walk.gif
 	@echo "demo done: see $(DEMO_RUN)/grid.png, $(DEMO_RUN)/walk.gif and $(DEMO_RUN)/samples/"
 
+# Two test workers of one thread each (pytest-xdist; a file's tests stay on one worker, so module
+# fixtures are built once): the tests' networks are tiny, and on 2 cores two processes beat one
+# process's two threads. TEST_FLAGS= runs them in one process.
+TEST_FLAGS ?= -n 2 --dist loadfile
 test: install data
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(TEST_FLAGS) --durations=15
+
+# the edit-test loop: everything but the tests marked slow (wheels, conformance kits, launched groups)
+test-quick: install data
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" $(TEST_FLAGS) --durations=10
 
 bench: install data
 	$(PY) -m benchmarks run --full
@@ -41,4 +49,22 @@ bench-quick: install data
 	$(PY) -m benchmarks run --quick
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VENV_FLOORS) runs .pytest_cache
+
+# The floors check (issue 25): every >= floor in pyproject.toml and plugins/*/pyproject.toml pinned to
+# == by tools/floors.py, everything else as pip resolves it, then the quick tests, in a venv of its own.
+# A torch floor other than the release on disk comes from the package index as its CUDA build
+# (about 3 GB to download with its nvidia-* wheels, 6 GB in .venv-floors; it runs on the CPU too).
+VENV_FLOORS ?= .venv-floors
+FLOORS := $(VENV_FLOORS)/floors-constraints.txt
+
+$(VENV_FLOORS)/.installed: pyproject.toml tools/floors.py $(wildcard plugins/*/pyproject.toml)
+	rm -rf $(VENV_FLOORS)
+	$(PYTHON) -m venv $(VENV_FLOORS)
+	$(VENV_FLOORS)/bin/python -m pip install -q --upgrade pip
+	$(PYTHON) tools/floors.py $(FLOORS)
+	$(VENV_FLOORS)/bin/python -m pip install -q -c $(FLOORS) -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
+	touch $@
+
+test-floors: $(VENV_FLOORS)/.installed data
+	OMP_NUM_THREADS=1 $(VENV_FLOORS)/bin/python -m pytest -m "not slow" -n 2 --dist loadfile

@@ -4,7 +4,9 @@ tests/test_contract.py installs it as a fake distribution: a D phase with a grad
 penalty and n_critic 2, a lazy R1 pass ("Dreg"), a G phase that calls the generator's
 sub-modules (mapping, then synthesis), a lazy G regularization pass ("Greg") through the
 mapping network, optional spectral norm in D, optional growth (G and D gain a layer at
-given steps) and per-process objective state that records each process's weights.
+given steps) and per-process objective state that records each process's weights. For the
+trainer's failure paths it can also make a loss non-finite or raise at a chosen step on a
+chosen process, and freeze one D parameter.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ FAMILY = Family(
 )
 
 HOOK_CALLS: list[tuple[str, float]] = []  # (phase, gradient norm) seen by after_backward
+FROZEN_SEEN: list[bool] = []  # requires_grad of the frozen D parameter in each D pass
 
 
 class ToyConfig(BaseModel):
@@ -47,6 +50,12 @@ class ToyConfig(BaseModel):
     grow_at: list[int] = Field(default_factory=list)
     fail_sampling_on_main: bool = False
     record_hooks: bool = False
+    nan_at: list[int] = Field(default_factory=list)  # steps whose D loss is NaN on process nan_rank
+    nan_rank: int = 0
+    fail_at: int = -1  # the step whose D loss raises on process fail_rank
+    fail_rank: int = 1
+    freeze_d_input_bias: bool = False  # D.inp.bias fixed at 0.25, requires_grad False
+    d_loss_gain: float = 1.0  # the D loss times this: > 1 makes a large loss scale overflow its gradients
 
 
 class Mapping(nn.Module):
@@ -114,6 +123,7 @@ class ToyObjective(AdversarialObjective):
     grow_at: tuple = ()
     g_reg_interval: int = 2
     record_hooks: bool = False
+    faults: Optional[ToyConfig] = None
     _networks: tuple = field(default=(), init=False, repr=False)
 
     def optimizers(self, G, D):
@@ -124,6 +134,18 @@ class ToyObjective(AdversarialObjective):
         phases = list(super().phases())
         phases.append(Phase("Greg", "G", self.g_regularization, interval=self.g_reg_interval, real="none"))
         return phases
+
+    def d_loss(self, s):
+        terms = super().d_loss(s)
+        if self.faults.d_loss_gain != 1.0:
+            terms = {**terms, "loss": terms["loss"] * self.faults.d_loss_gain}
+        if s.index == self.faults.fail_at and s.rank == self.faults.fail_rank:
+            raise RuntimeError(f"deliberate failure in d_loss on process {s.rank}")
+        if s.index in self.faults.nan_at and s.rank == self.faults.nan_rank:
+            terms = {**terms, "loss": terms["loss"] * float("nan")}
+        if self.faults.freeze_d_input_bias:
+            FROZEN_SEEN.append(s.D.inp.bias.requires_grad)
+        return terms
 
     def g_loss(self, s):
         w = s.G.mapping(s.latents())  # sub-module calls: no wrapper forward in between
@@ -152,7 +174,8 @@ class ToyObjective(AdversarialObjective):
     def after_backward(self, phase, module):
         if self.record_hooks:
             grads = [p.grad for p in module.parameters() if p.grad is not None]
-            HOOK_CALLS.append((phase.name, float(torch.nn.utils.get_total_norm(grads))))
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            HOOK_CALLS.append((phase.name, float(norm)))
 
     def state_tensors(self):
         state = dict(super().state_tensors())
@@ -160,19 +183,25 @@ class ToyObjective(AdversarialObjective):
             G, D = self._networks
             values = [t.detach().float().flatten().cpu() for m in (G, D) for t in [*m.parameters(), *m.buffers()]]
             state["weights"] = torch.cat(values)  # this process's weights, to compare processes
+        if self.record_hooks:  # the summed gradients' norms this process saw, to compare processes
+            state["gradient_norms"] = torch.tensor([norm for _, norm in HOOK_CALLS], dtype=torch.float64)
         return state
 
     def load_state_tensors(self, tensors):
-        super().load_state_tensors({k: v for k, v in tensors.items() if k != "weights"})
+        super().load_state_tensors({k: v for k, v in tensors.items() if k not in ("weights", "gradient_norms")})
 
 
 def build(config: ToyConfig, spec) -> GAN:
     G = ToyGenerator(config.z_dim, config.width, spec.dim, config.fail_sampling_on_main)
     D = ToyDiscriminator(spec.dim, config.width, config.spectral_norm)
+    if config.freeze_d_input_bias:
+        with torch.no_grad():
+            D.inp.bias.fill_(0.25)
+        D.inp.bias.requires_grad_(False)
     objective = ToyObjective(
         loss="nonsaturating", optimizer=OptimizerSettings(lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.99)),
         n_critic=config.n_critic, gradient_penalty=config.gp, r1_gamma=config.r1_gamma,
         r1_interval=config.r1_interval, reuse_fake=False, grow_at=tuple(config.grow_at),
-        g_reg_interval=config.g_reg_interval, record_hooks=config.record_hooks,
+        g_reg_interval=config.g_reg_interval, record_hooks=config.record_hooks, faults=config,
     )
     return GAN(G, D, objective)

@@ -14,6 +14,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks.throughput import Arm, Case, run_case  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arms_in_turn", [True, False], ids=["in-turn", "one-after-the-other"])
 def test_throughput_runs_gancli_and_plain_side_by_side(tmp_path, arms_in_turn):
     case = Case("tiny", resolution=16, channels=1, width=4, batch=8, z_dim=8, dataset_size=32,
@@ -112,6 +113,7 @@ def test_quality_scoring_speaks_the_metrics_api():
     assert 0.0 <= noise.precision <= 1.0 and 0.0 <= noise.recall <= 1.0
 
 
+@pytest.mark.slow
 def test_mode_coverage_harness_trains_and_scores_a_toy():
     from benchmarks import modes
 

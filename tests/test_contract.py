@@ -42,7 +42,8 @@ def toy(tmp_path, monkeypatch):
     plugins.refresh()
 
 
-def _train_toy(data: Path, out: Path, *, steps: int, resume: bool = False, overrides=(), train_flags=None):
+def _train_toy(data: Path, out: Path, *, steps: int, resume: bool = False, overrides=(), train_flags=None,
+               scaler=None):
     flags = {"data": {"source": str(data)},
              "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 0, "checkpoint_every": 2,
                        **(train_flags or {})}}
@@ -52,7 +53,7 @@ def _train_toy(data: Path, out: Path, *, steps: int, resume: bool = False, overr
 
         base = resume_tree(out / "checkpoints" / "last.safetensors")
     run, family_config = cfg.resolve("contract-toy", base=base, flags=flags, overrides=list(overrides))
-    return train(run, family_config, out=out, resume=resume, show_progress=False)
+    return train(run, family_config, out=out, resume=resume, show_progress=False, scaler=scaler)
 
 
 def _tensors(path: Path, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -65,18 +66,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch_two(data: Path, out: Path, *, steps: int, resume: bool = False, extra=()) -> subprocess.CompletedProcess:
+def _launch_two(data: Path, out: Path, *, steps: int, resume: bool = False, extra=(), family="contract-toy",
+                module="gancli", env=None, timeout=300) -> subprocess.CompletedProcess:
+    """Two CPU processes through accelerate launch; ``module`` "_instrumented_cli" also leaves each
+    process's weights (and with GANCLI_TEST_SCALER=1 a CPU GradScaler's scale) in OUT/rank-R.safetensors."""
     accelerate = Path(sys.executable).with_name("accelerate")
     cmd = [
         str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        "-m", "gancli", "train", "contract-toy", "--data", str(data), "--steps", str(steps), "--batch", "8",
+        "-m", module, "train", family, "--data", str(data), "--steps", str(steps), "--batch", "8",
         "--log-every", "1", "--checkpoint-every", "2", "--sample-every", "0", "--out", str(out), *extra,
     ]
     if resume:
         cmd.append("--resume")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(HERE), os.environ.get("PYTHONPATH", "")]), **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _ranks(out: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    return load_file(out / "rank-0.safetensors"), load_file(out / "rank-1.safetensors")
 
 
 def test_toy_family_runs_its_phases_at_their_intervals(toy, tmp_path):
@@ -93,14 +104,22 @@ def test_toy_family_runs_its_phases_at_their_intervals(toy, tmp_path):
 def test_one_process_at_batch_b_equals_two_processes_at_half_each(toy, tmp_path):
     """Gradient penalty, n_critic 2, lazy R1 and G passes, calls into G's sub-modules and spectral norm in D:
     the same weights with one process and with two (counter-based draws, trainer-owned all-reduce)."""
-    overrides = ["spectral_norm=true"]
+    from _contract_family import HOOK_CALLS
+
+    HOOK_CALLS.clear()
+    overrides = ["spectral_norm=true", "record_hooks=true"]
     single = _train_toy(toy, tmp_path / "one", steps=4, overrides=overrides)
-    done = _launch_two(toy, tmp_path / "two", steps=4, extra=["--set", "spectral_norm=true"])
+    done = _launch_two(toy, tmp_path / "two", steps=4, extra=["--set", "spectral_norm=true", "--set", "record_hooks=true"])
     assert done.returncode == 0, done.stderr[-3000:]
     one = _tensors(single.last_checkpoint)
     two = _tensors(tmp_path / "two" / "checkpoints" / "last.safetensors")
     for name in [n for n in one if n.startswith(("G.", "D."))]:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    # the optimizers saw the mean of the two processes' gradients, i.e. the whole batch's (Adam would hide
+    # a sum: it is nearly blind to the gradients' scale, so the weights alone cannot tell)
+    for rank in (0, 1):
+        torch.testing.assert_close(two[f"state.rank.{rank}.objective.gradient_norms"],
+                                   one["state.rank.0.objective.gradient_norms"], rtol=1e-4, atol=0)
     # every process holds the same weights and spectral-norm vectors (u, v) after training
     assert torch.equal(two["state.rank.0.objective.weights"], two["state.rank.1.objective.weights"])
     assert any("_u" in n for n in one)
@@ -114,14 +133,106 @@ def test_one_process_at_batch_b_equals_two_processes_at_half_each(toy, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     again = _tensors(resumed / "checkpoints" / "last.safetensors")
     for name, value in two.items():
-        assert torch.equal(again[name], value), name
+        if not name.endswith(".gradient_norms"):  # recorded only by the first run
+            assert torch.equal(again[name], value), name
 
 
+def test_a_grad_scaler_trains_the_fp32_weights_and_backs_off_when_gradients_overflow(toy, tmp_path):
+    plain = _tensors(_train_toy(toy, tmp_path / "plain", steps=3).last_checkpoint)
+    # power-of-two scales: scaling and unscaling fp32 gradients is exact, so the weights are the same
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    scaled = _tensors(_train_toy(toy, tmp_path / "scaled", steps=3, scaler=scaler).last_checkpoint)
+    for name in [n for n in plain if n.startswith(("G.", "D."))]:
+        assert torch.equal(scaled[name], plain[name]), name
+    # G phase, D and Dreg each stepped every time: the scale grew once per optimizer step
+    assert scaler.get_scale() > 2.0**10
+
+    # a D loss of about 16 at a scale of 2^127 overflows fp32 as an fp16 loss does at 2^16: those steps
+    # are skipped and the scale halves each time until the scaled loss fits; training goes on
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127, growth_interval=1000)
+    result = _train_toy(toy, tmp_path / "overflow", steps=3, scaler=scaler, overrides=["d_loss_gain=8"])
+    backed_off = ckpt_io.read(result.last_checkpoint)
+    assert backed_off.state["scaler"]["scale"] == scaler.get_scale() < 2.0**127
+    assert backed_off.state["nonfinite"] == 0  # the scaler's own back-off is not a skipped step
+    assert all(torch.isfinite(v).all() for k, v in backed_off.tensors("").items() if k.startswith(("G.", "D.")))
+    assert not torch.equal(backed_off.tensors("")["D.out.weight"], plain["D.out.weight"])
+
+
+@pytest.mark.slow
 def test_a_failure_on_the_main_process_stops_every_process(toy, tmp_path):
     done = _launch_two(toy, tmp_path / "run", steps=2, extra=["--set", "fail_sampling_on_main=true"])
     assert done.returncode != 0
     # both processes report the same error instead of the second waiting in the next collective
     assert done.stderr.count("deliberate failure while sampling on the main process") >= 2, done.stderr[-3000:]
+
+
+def test_a_non_finite_loss_on_one_of_two_processes_under_a_scaler_skips_that_step_on_both(toy, tmp_path):
+    """Under a grad scaler, process 1 alone sees a NaN D loss at step 1: both processes skip that same
+    step (no hang: a timeout fails the test) and keep identical weights and scales; the skipped step's
+    checkpoint (step 2) and metrics line are still written."""
+    import json
+
+    out = tmp_path / "run"
+    done = _launch_two(toy, out, steps=4, module="_instrumented_cli", env={"GANCLI_TEST_SCALER": "1"},
+                       extra=["--set", "nan_at=[1]", "--set", "nan_rank=1", "--max-nonfinite", "1"], timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "step 1: skipped, the D loss on another process not finite" in done.stderr, done.stderr[-3000:]
+    rank0, rank1 = _ranks(out)
+    assert rank0.keys() == rank1.keys() and "scale" in rank0
+    for name, value in rank0.items():
+        assert torch.equal(rank1[name], value), name
+    assert (out / "checkpoints" / "step-000002.safetensors").exists()
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    ckpt = ckpt_io.read(out / "checkpoints" / "last.safetensors")
+    assert ckpt.state["nonfinite"] == 1 and "scaler" in ckpt.state
+    # the skipped iteration stepped no optimizer: 3 iterations × n_critic 2 D steps (+ 2 lazy R1 steps, at
+    # steps 0 and 2, for every D weight but the output bias, which R1's input gradient does not reach), 3 G steps
+    tensors = ckpt.tensors("")
+    d_steps = {float(v) for k, v in tensors.items() if k.startswith("state.opt.D.") and k.endswith(".step")}
+    g_steps = {float(v) for k, v in tensors.items() if k.startswith("state.opt.G.synthesis") and k.endswith(".step")}
+    assert float(tensors["state.opt.D.out.bias.step"]) == 6.0
+    assert d_steps == {6.0, 8.0} and g_steps == {3.0}, (d_steps, g_steps)
+
+
+def test_a_failure_on_a_non_main_process_stops_every_process_with_its_message(toy, tmp_path):
+    done = _launch_two(toy, tmp_path / "run", steps=4, extra=["--set", "fail_at=1", "--set", "fail_rank=1"],
+                       timeout=180)
+    assert done.returncode != 0
+    # the main process stops with process 1's message instead of waiting for it in the next collective
+    assert "process 1 failed: " in done.stderr, done.stderr[-3000:]
+    assert done.stderr.count("deliberate failure in d_loss on process 1") >= 2, done.stderr[-3000:]
+    assert not (tmp_path / "run").exists()  # a new run that failed before its first checkpoint leaves nothing
+
+
+def test_a_frozen_discriminator_parameter_stays_frozen_through_g_phases_and_growth(toy, tmp_path):
+    from _contract_family import FROZEN_SEEN
+
+    FROZEN_SEEN.clear()
+    result = _train_toy(toy, tmp_path / "run", steps=4, overrides=["freeze_d_input_bias=true", "grow_at=[2]"])
+    assert FROZEN_SEEN and not any(FROZEN_SEEN)  # every D pass after a G phase still sees it frozen
+    bias = _tensors(result.last_checkpoint)["D.inp.bias"]
+    assert torch.equal(bias, torch.full_like(bias, 0.25))
+    assert not any(n.startswith("state.opt.D.inp.bias") for n in _tensors(result.last_checkpoint))
+
+
+@pytest.mark.slow
+def test_two_processes_grow_a_progan_through_a_stage_change_with_identical_weights(tmp_path):
+    from _reliability_support import tiny_images
+
+    data = tiny_images(tmp_path / "tiny.npz", n=64)
+    out = tmp_path / "run"
+    # 24 images per phase at batch 8: 4×4 for steps 0–2, the 8×8 fade-in from step 3
+    done = _launch_two(data, out, steps=5, family="progan", module="_instrumented_cli", timeout=240, extra=[
+        "--resolution", "16", "--set", "z_dim=6", "--set", "fmap_base=32", "--set", "fmap_max=8",
+        "--set", "kimg_per_phase=0.024", "--set", "mbstd_group_size=4"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = _ranks(out)
+    assert any(".b8." in k or "8x8" in k or "res8" in k or ".1." in k for k in rank0)  # grown past 4×4
+    assert float(rank0["G.alpha"]) < 1.0  # in the fade-in
+    assert rank0.keys() == rank1.keys()
+    for name, value in rank0.items():
+        assert torch.equal(rank1[name], value), name
 
 
 def test_accumulation_over_k_micro_batches_equals_one_batch(toy, tmp_path):
@@ -130,6 +241,38 @@ def test_accumulation_over_k_micro_batches_equals_one_batch(toy, tmp_path):
     a, b = _tensors(one.last_checkpoint), _tensors(four.last_checkpoint)
     for name in [n for n in a if n.startswith(("G.", "D."))]:
         torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_accumulated_micro_batches_give_the_optimizer_the_whole_batchs_gradient(toy, tmp_path):
+    from _contract_family import HOOK_CALLS
+
+    norms = {}
+    for k in (1, 4):
+        HOOK_CALLS.clear()
+        _train_toy(toy, tmp_path / f"k{k}", steps=1, overrides=["record_hooks=true"], train_flags={"accumulate": k})
+        norms[k] = [norm for _, norm in HOOK_CALLS]
+    # step 0's first D step starts from the same weights either way: the mean over 4 micro-batches of 2
+    # is the gradient of the batch of 8 (a sum would be 4 times it, which Adam's weights would not show)
+    assert norms[4][0] == pytest.approx(norms[1][0], rel=1e-5)
+    assert len(norms[4]) == len(norms[1])
+
+
+def test_a_skipped_step_changes_no_weight_average_or_optimizer_state(toy, tmp_path):
+    """A D loss that is not finite at step 1: that iteration steps no optimizer, runs no after-step hook
+    and no D or G weight average, so its checkpoint (step 2) holds exactly what step 1's did."""
+    run = tmp_path / "run"
+    _train_toy(toy, run, steps=3, overrides=["nan_at=[1]"],
+               train_flags={"checkpoint_every": 1, "keep_checkpoints": 5, "max_nonfinite": 1, "ema": True,
+                            "ema_discriminator": True})
+    before = _tensors(run / "checkpoints" / "step-000001.safetensors")
+    after = _tensors(run / "checkpoints" / "step-000002.safetensors")
+    kept = [n for n in before if n.startswith(("G.", "D.", "G_ema.", "D_ema.", "state.opt."))]
+    assert any(n.startswith("D_ema.") for n in kept) and any(n.startswith("state.opt.D.") for n in kept)
+    for name in kept:
+        assert torch.equal(after[name], before[name]), name
+    assert ckpt_io.read(run / "checkpoints" / "step-000002.safetensors").state["nonfinite"] == 1
+    third = _tensors(run / "checkpoints" / "step-000003.safetensors")
+    assert not torch.equal(third["D.out.weight"], after["D.out.weight"])  # and training goes on
 
 
 def test_accumulation_must_divide_the_batch(toy, tmp_path):
@@ -186,6 +329,16 @@ def test_a_growing_model_gains_parameters_mid_run_and_resumes_mid_growth(toy, tm
     assert set(again) == set(final)
     for name, value in final.items():
         assert torch.equal(again[name], value), name
+
+    # stop exactly where a stage ends (the second layer appears at step 4), resume: that stage keeps its frame
+    _train_toy(toy, tmp_path / "at-boundary", steps=4, overrides=settings, train_flags={"ema": True})
+    _train_toy(toy, tmp_path / "at-boundary", steps=6, resume=True, overrides=settings, train_flags={"ema": True})
+    frames = sorted((tmp_path / "at-boundary" / "samples").glob("stage-*.png"))
+    assert [p.name for p in frames] == stages
+    for path in frames:  # the same grids as the uninterrupted run's
+        straight_frame = tmp_path / "straight" / "samples" / path.name
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(straight_frame))), path.name
+    assert Image.open(tmp_path / "at-boundary" / "growth.gif").n_frames == 3
 
 
 def test_after_backward_sees_summed_gradients_before_every_optimizer_step(toy, tmp_path):

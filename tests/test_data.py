@@ -187,6 +187,7 @@ def test_a_large_folder_is_resized_once_into_a_mapped_copy(tmp_path, monkeypatch
     assert changed.values[0].sum() == 0
 
 
+@pytest.mark.slow
 def test_hub_datasets_load_from_an_offline_cache_as_after_a_download(tmp_path):
     """The real hub path: datasets.load_dataset in offline mode, from a populated cache (no network)."""
     import subprocess

@@ -78,6 +78,7 @@ def random_state() -> dict:
     return random_fid_inception_state(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 def test_pool3_features_and_logits_agree_with_torch_fidelity(random_state, monkeypatch, size):
     images = torch.from_numpy(np.random.default_rng(size[0]).integers(0, 256, size=(2, 3, *size), dtype=np.uint8))

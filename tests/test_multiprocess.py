@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 import gancli
@@ -20,6 +22,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_checkpoint(tiny_npz, tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     out = tmp_path / "run"
@@ -41,3 +44,30 @@ def test_two_processes_train_and_checkpoint(tiny_npz, tmp_path):
     # each process keeps its own random state, both are saved for an exact resume
     assert ckpt.has("state.rank.0.rng.torch") and ckpt.has("state.rank.1.rng.torch")
     assert torch.isfinite(gancli.load(out / "checkpoints" / "last.safetensors", device="cpu").sample(2, seed=0)).all()
+
+
+def test_feature_matching_takes_the_global_batchs_statistics_under_two_processes(tmp_path):
+    """Feature matching's E f(x) and E f(G(z)) are means over the global batch: two processes at half the
+    batch each train the same weights as one process with the whole batch."""
+    points = np.random.default_rng(0).normal(size=(256, 2)).astype(np.float32)
+    np.savez(tmp_path / "points.npz", points=points)
+    common = ["train", "gan", "--data", str(tmp_path / "points.npz"), "--steps", "3", "--batch", "16",
+              "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "0",
+              "--set", "z_dim=4", "--set", "g_hidden=16", "--set", "d_hidden=16", "--set", "feature_matching=true"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "gancli", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    accelerate = Path(sys.executable).with_name("accelerate")
+    two = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+                          "-m", "gancli", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = checkpoint.read(tmp_path / "one" / "checkpoints" / "last.safetensors").tensors("")
+    b = checkpoint.read(tmp_path / "two" / "checkpoints" / "last.safetensors").tensors("")
+    for name in [n for n in a if n.startswith(("G.", "D."))]:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+    lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    reference = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["g/fm"] for line in lines] == pytest.approx([line["g/fm"] for line in reference], rel=1e-4)

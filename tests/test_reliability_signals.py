@@ -60,6 +60,7 @@ def _assert_loadable(last: Path) -> int:
     return ckpt_io.read(last).step
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
     rng = random.Random(int(os.environ.get("GANCLI_TEST_SEED", "3")))
     data = tiny_images(tmp_path / "tiny.npz")
@@ -100,6 +101,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_sigint_and_sigterm_save_a_checkpoint_and_exit_130_and_143(tmp_path):
     data = tiny_images(tmp_path / "tiny.npz")
     runs = {}

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # builds every wheel and a fresh virtual environment (about a minute)
+
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY = "wheeltest"
 
@@ -92,9 +94,10 @@ def test_a_recipe_trains_and_samples_from_the_wheels(installed):
         assert (where / f"{recipe}.png").stat().st_size > 0
 
 
-def test_the_conformance_kit_passes_for_every_installed_family(installed):
-    done = _run([installed["gancli"], "plugins", "check", "--all"], cwd=installed["elsewhere"], timeout=1800)
-    assert f"{THIRD_PARTY}:" in done.stdout and "dcgan:" in done.stdout
+def test_the_conformance_kit_runs_from_the_wheels_on_the_scaffolded_family(installed):
+    # the built-in families run the same kit in their own tests (plugins/*/tests), so once is enough there
+    done = _run([installed["gancli"], "plugins", "check", THIRD_PARTY], cwd=installed["elsewhere"], timeout=900)
+    assert f"{THIRD_PARTY}:" in done.stdout
 
 
 def test_the_scaffolded_plugin_passes_its_own_tests_from_its_wheel(installed):

@@ -15,7 +15,7 @@ to match, so one forward pass gives both.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Protocol, runtime_checkable
+from typing import Callable, Literal, Optional, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -32,18 +32,30 @@ class ExposesFeatures(Protocol):
 
 
 def feature_matching_loss(
-    real_features: Tensor, fake_features: Tensor, *, reduction: Literal["sum", "mean"] = "sum"
+    real_features: Tensor,
+    fake_features: Tensor,
+    *,
+    reduction: Literal["sum", "mean"] = "sum",
+    mean_over_processes: Optional[Callable[[Tensor], Tensor]] = None,
 ) -> Tensor:
     """‖E f(x) − E f(G(z))‖²₂ over batch means; features are flattened per example.
 
     ``reduction="sum"`` is the paper's squared L2 norm; ``"mean"`` divides it by the
     number of features, which is what openai/improved-gan's training scripts compute.
     The real side is detached: this loss trains the generator only.
+
+    ``mean_over_processes`` (``Step.mean_across_processes``) makes both means those of the
+    global batch, so k processes compute what one process computes with the whole batch.
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     real_mean = real_features.detach().flatten(1).float().mean(dim=0)
     fake_mean = fake_features.flatten(1).float().mean(dim=0)
+    if mean_over_processes is not None:
+        real_mean = mean_over_processes(real_mean)
+        # the global mean's value, with this process's share of its gradient: the trainer's
+        # average of the processes' gradients is then the gradient of the global loss
+        fake_mean = fake_mean + (mean_over_processes(fake_mean.detach()) - fake_mean.detach())
     if real_mean.shape != fake_mean.shape:
         raise ValueError(
             f"feature matching needs the same features for real and fake, got "

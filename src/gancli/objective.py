@@ -672,7 +672,8 @@ class AdversarialObjective(Objective):
             with torch.no_grad():  # the real side is a constant target
                 _, real_features = s.discriminate(real, None if self.semi_supervised else labels, return_features=True)
             out, fake_features = s.discriminate(fake, y, return_features=True)
-            total = improved_losses.feature_matching_loss(real_features, fake_features)
+            total = improved_losses.feature_matching_loss(
+                real_features, fake_features, mean_over_processes=s.mean_across_processes)
             terms["fm"] = total.detach()
             if self.feature_matching_adversarial > 0:
                 adv = self._loss.g_loss(self._gan_logit(out))

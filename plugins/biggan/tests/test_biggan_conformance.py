@@ -6,6 +6,7 @@ import pytest
 from gancli.testing import check_family
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings", [{"arch": "biggan"}, {"arch": "biggan-deep", "depth": 1}], ids=["biggan", "deep"])
 def test_conformance(settings):
     # one bottleneck block per resolution keeps the kit fast; the two-block stages are checked in test_biggan_networks

@@ -55,6 +55,7 @@ def test_conformance_on_points_and_images():
     {"g_norm": "virtual", "vbn_reference_size": 8},
     {"g_norm": "batch", "feature_matching": True, "historical_averaging": 0.1, "real_label": 0.9},
 ], ids=["minibatch-discrimination", "virtual-batch-norm", "batchnorm-fm-ha-smoothing"])
+@pytest.mark.slow
 def test_conformance_with_improved_options(settings):
     check_family("gan", settings={**TINY, **settings}, steps=2)
 

@@ -9,6 +9,7 @@ from gancli.testing import check_family
 FAST = {"sngan": {"n_critic": 2}, "sagan": {}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["sngan", "sagan"])
 def test_conformance(family):
     report = check_family(family, settings=FAST[family])

@@ -142,6 +142,7 @@ def _vectors(tensors: dict) -> dict:
     return {k: v for k, v in tensors.items() if k.endswith(("._u", "._v"))}
 
 
+@pytest.mark.slow
 def test_u_survives_a_checkpoint_round_trip_and_resuming_continues_it_bit_for_bit(tmp_path: Path):
     _, _, straight = _tiny_run(tmp_path, "straight", 3)
     _tiny_run(tmp_path, "resumed", 2)

@@ -11,6 +11,8 @@ that normalizes the whole batch at once.
 """
 from __future__ import annotations
 
+import pytest
+
 import os
 import socket
 import subprocess
@@ -38,6 +40,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_keep_every_spectral_norm_vector_identical(tmp_path):
     site = tmp_path / "site"
     _install_probe(site)

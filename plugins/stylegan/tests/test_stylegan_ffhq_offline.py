@@ -1,11 +1,14 @@
 """`gancli train stylegan --data ffhq` offline with no local folder: one clear line, exit status 2, no run."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
 
 
+@pytest.mark.slow
 def test_train_ffhq_offline_without_a_local_folder_is_one_clear_line(tmp_path):
     env = {
         **os.environ,

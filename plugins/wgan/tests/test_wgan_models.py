@@ -18,6 +18,7 @@ from gancli_plugin_wgan.config import WGANConfig, WGANGPConfig
 from gancli_plugin_wgan.model import build_wgan, build_wgan_gp
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["wgan", "wgan-gp"])
 def test_conformance(family):
     report = check_family(family)
@@ -56,6 +57,7 @@ def test_resnet_is_the_papers_cifar_network():
         assert G(torch.randn(2, 128)).shape == (2, 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_resnet_trains_and_samples_after_reload(tmp_path):
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 16, 16), generator=g, dtype=torch.uint8)

@@ -12,16 +12,44 @@ backward pass, which matters little at the sizes GANs train at on a few GPUs.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
+
+from gancli.errors import GancliError
 
 
 def _dist():
     import torch.distributed as dist
 
     return dist
+
+
+# gloo's worker thread lets go of a finished collective's tensors a moment after the caller has the
+# result, and letting go of a tensor that Python knows takes the GIL. Once the interpreter is exiting,
+# taking it ends that thread in the middle of C++ (std::terminate: SIGABRT). So the tensors of the
+# latest collectives are kept here, and ``settle`` waits until gloo has let go of them.
+_RECENT: deque = deque(maxlen=64)
+
+
+def _held(*tensors: Tensor) -> None:
+    _RECENT.extend(tensors)
+
+
+def settle(timeout: float = 10.0) -> None:
+    """Wait (releasing the GIL) until no collective holds a tensor any more; call it before leaving."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _RECENT and time.monotonic() < deadline:
+        if _RECENT[0]._use_count() == 1:  # only our own reference is left
+            _RECENT.popleft()
+        else:
+            time.sleep(0.001)
+    _RECENT.clear()
 
 
 def all_reduce_gradients(params: Sequence[torch.nn.Parameter], world: int) -> None:
@@ -40,6 +68,7 @@ def all_reduce_gradients(params: Sequence[torch.nn.Parameter], world: int) -> No
     ]
     present = torch.tensor([float(p.grad is not None) for p in params], device=device)
     flat = torch.cat(pieces + [present])
+    _held(flat)
     _dist().all_reduce(flat)
     counts = flat[-len(params):]
     offset = 0
@@ -61,6 +90,7 @@ def broadcast_module(module: torch.nn.Module, world: int) -> None:
     with torch.no_grad():
         for tensor in [*module.parameters(), *module.buffers()]:
             buffer = tensor.data if tensor.is_contiguous() else tensor.data.contiguous()
+            _held(buffer)
             _dist().broadcast(buffer, src=0)
             if buffer is not tensor.data:
                 tensor.data.copy_(buffer)
@@ -69,6 +99,7 @@ def broadcast_module(module: torch.nn.Module, world: int) -> None:
 def max_flags(flags: Tensor, world: int) -> Tensor:
     """Element-wise maximum of an int32 flag vector over the processes (one small collective)."""
     if world > 1:
+        _held(flags)
         _dist().all_reduce(flags, op=_dist().ReduceOp.MAX)
     return flags
 
@@ -78,24 +109,88 @@ def mean(value: Tensor, world: int) -> Tensor:
     if world == 1:
         return value
     out = value.detach().clone()
+    _held(out)
     _dist().all_reduce(out)
     return out / world
 
 
-def broadcast_text(text: str, world: int, device: torch.device) -> str:
-    """The main process's ``text`` on every process."""
+def broadcast_text(text: str, world: int, device: torch.device, src: int = 0) -> str:
+    """Process ``src``'s ``text`` on every process."""
     if world == 1:
         return text
     dist = _dist()
     data = text.encode("utf-8")
     length = torch.tensor([len(data)], dtype=torch.int64, device=device)
-    dist.broadcast(length, src=0)
+    _held(length)
+    dist.broadcast(length, src=src)
     buffer = torch.zeros(int(length.item()), dtype=torch.uint8, device=device)
-    if dist.get_rank() == 0 and data:
+    _held(buffer)
+    if dist.get_rank() == src and data:
         buffer.copy_(torch.tensor(list(data), dtype=torch.uint8))
     if len(buffer):
-        dist.broadcast(buffer, src=0)
+        dist.broadcast(buffer, src=src)
     return bytes(buffer.cpu().tolist()).decode("utf-8")
+
+
+class PeerFailed(GancliError):
+    """Another process failed; this one stops with its message."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    nonfinite: bool  # some process saw a non-finite loss
+    stop: bool  # some process got a stop signal
+
+
+def describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, GancliError) else f"{type(exc).__name__}: {exc}"
+
+
+class Consensus:
+    """The flags every process must see alike before any of them branches.
+
+    ``agree`` is a collective: every process calls it at the same points of the loop (before
+    each gradient all-reduce, each reduction a plugin asks for, each broadcast or gather and
+    at the end of each iteration). A process that fails calls ``fail`` instead, which meets
+    the others at whatever agreement they wait in; all of them then raise.
+    """
+
+    FLAGS = 3  # failed (world - rank of the lowest failing process), non-finite, stop
+
+    def __init__(self, world: int, rank: int, device: torch.device) -> None:
+        self.world, self.rank, self.device = world, rank, device
+        self.told = False  # a failure was agreed on: no more collectives
+
+    def agree(self, *, nonfinite: bool | Tensor = False, stop: bool = False) -> Agreement:
+        if self.world == 1:
+            return Agreement(nonfinite=bool(nonfinite), stop=stop)
+        flags = self._exchange(failed=False, nonfinite=nonfinite, stop=stop)
+        if flags[0]:
+            src = self.world - flags[0]
+            message = broadcast_text("", self.world, self.device, src=src)
+            self.told = True
+            raise PeerFailed(f"process {src} failed: {message}")
+        return Agreement(nonfinite=bool(flags[1]), stop=bool(flags[2]))
+
+    def fail(self, exc: BaseException) -> None:
+        """Tell the other processes that this one failed with ``exc`` (once); the caller re-raises."""
+        if self.world == 1 or self.told or isinstance(exc, PeerFailed):
+            return
+        self.told = True
+        try:
+            flags = self._exchange(failed=True, nonfinite=False, stop=False)
+            src = self.world - flags[0]  # the lowest failing process speaks for all
+            broadcast_text(describe(exc) if src == self.rank else "", self.world, self.device, src=src)
+        except Exception:  # the process group itself broke (a peer died): the launcher stops the rest
+            pass
+
+    def _exchange(self, *, failed: bool, nonfinite: bool | Tensor, stop: bool) -> list[int]:
+        flags = torch.zeros(self.FLAGS, dtype=torch.int32, device=self.device)
+        if failed:
+            flags[0] = self.world - self.rank
+        flags[1] = nonfinite.to(torch.int32) if isinstance(nonfinite, Tensor) else int(nonfinite)
+        flags[2] = int(stop)
+        return max_flags(flags, self.world).tolist()
 
 
 def _encode(tensors: dict[str, Tensor]) -> tuple[bytes, Tensor]:
@@ -131,6 +226,7 @@ def gather_tensor_dicts(tensors: dict[str, Tensor], world: int, device: torch.de
     layout, payload = _encode(tensors)
     sizes = torch.tensor([len(layout), payload.numel()], dtype=torch.int64, device=device)
     all_sizes = [torch.zeros_like(sizes) for _ in range(world)]
+    _held(sizes, *all_sizes)
     dist.all_gather(all_sizes, sizes)
     longest = torch.stack(all_sizes).max(dim=0).values.tolist()
     out = []
@@ -138,6 +234,7 @@ def gather_tensor_dicts(tensors: dict[str, Tensor], world: int, device: torch.de
         padded = torch.zeros(int(length), dtype=torch.uint8, device=device)
         padded[: blob.numel()] = blob.to(device)
         gathered = [torch.zeros_like(padded) for _ in range(world)]
+        _held(padded, *gathered)
         dist.all_gather(gathered, padded)
         out.append([g.cpu() for g in gathered])
     layouts, payloads = out

@@ -24,11 +24,21 @@ def backward(loss: Tensor, scaler: Optional["torch.amp.GradScaler"]) -> None:
 
 
 def gradients_finite(params: Sequence[torch.nn.Parameter]) -> Tensor:
-    """A 0-dim bool tensor on the device: every gradient of ``params`` is finite."""
+    """A 0-dim bool tensor on the device: every gradient of ``params`` is finite.
+
+    Each gradient's 2-norm is taken in float32: a NaN or inf element makes it non-finite, and no finite
+    fp16 gradient overflows it (a norm in fp16 does past 65504; in float32 only elements past ~1e19 do).
+    One foreach kernel where ``torch._foreach_norm`` takes a dtype (torch 2.4 on), a norm per gradient
+    before; no host sync.
+    """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.ones((), dtype=torch.bool)
-    return torch.isfinite(torch.nn.utils.get_total_norm(grads, foreach=True))
+    try:
+        norms = torch._foreach_norm(grads, 2, dtype=torch.float32)
+    except TypeError:  # torch < 2.4
+        norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
+    return torch.stack(norms).isfinite().all()
 
 
 def optimizer_step(

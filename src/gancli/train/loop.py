@@ -5,8 +5,9 @@ it, makes the EMA and the optimizers and restores state. Each iteration then run
 objective's phases in order; a phase repeat is one optimizer step: ``accumulate``
 micro-batches of forward and backward, one all-reduce of the phase network's gradients
 (gancli.train.distributed says why the trainer owns it), the ``after_backward`` hook and
-the step (skipped when a gradient is not finite). Per iteration there is one small
-collective, for a stop signal or a non-finite loss on any process.
+the step. Before any process branches on something only it can see (a non-finite loss, a
+stop signal, a failure) the processes agree on it (gancli.train.distributed.Consensus), so
+all of them skip the same step or stop together, with the failing process's message.
 """
 from __future__ import annotations
 
@@ -141,10 +142,13 @@ def train(
     data=None,
     show_progress: bool = True,
     notes: tuple[str, ...] | list[str] = (),
+    scaler=None,
 ) -> TrainResult:
     """Train ``run.family`` on ``run.data`` into run directory ``out``.
 
     ``notes`` are printed (main process) once the data has loaded, i.e. when training will start.
+    ``scaler`` (a ``torch.amp.GradScaler``) replaces accelerate's, which exists only for fp16 on
+    CUDA: the loss-scaling path can then run anywhere, e.g. on the CPU in tests.
 
     SIGINT and SIGTERM, even during setup, stop the run before the next step with a checkpoint
     (``TrainResult.stopped_by`` says which). Only one process at a time may train into a run
@@ -158,7 +162,7 @@ def train(
     with _Stop() as stop, (rundir.lock() if main else nullcontext()):
         try:
             return _train(run, family_config, out=out, resume=resume, data=data, show_progress=show_progress, stop=stop,
-                          notes=notes)
+                          notes=notes, scaler=scaler)
         except BaseException:
             if main and not held_run:
                 rundir.remove_created_since(before)
@@ -167,12 +171,8 @@ def train(
 
 def _train(
     run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop,
-    notes=(),
+    notes=(), scaler=None,
 ) -> TrainResult:
-    from gancli.data.sources import load_data
-    from gancli.data.stream import BatchStream, default_workers
-    from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
-
     # ---------------------------------------------------------------- setup
     rundir = RunDir(Path(out))
     if resume:
@@ -180,6 +180,28 @@ def _train(
     else:
         rundir.check_new_run()
     accelerator = make_accelerator(run.train.precision)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    consensus = distributed.Consensus(world, rank, accelerator.device)
+    try:
+        return _train_with(run, family_config, out=out, resume=resume, data=data, show_progress=show_progress,
+                           stop=stop, notes=notes, rundir=rundir, accelerator=accelerator, consensus=consensus,
+                           scaler=scaler if scaler is not None else accelerator.scaler)
+    except BaseException as exc:
+        consensus.fail(exc)  # the other processes stop with this message instead of waiting for this one
+        raise
+    finally:
+        if world > 1:
+            distributed.settle()
+
+
+def _train_with(
+    run: RunConfig, family_config: Any, *, out: Path, resume: bool, data, show_progress: bool, stop: _Stop,
+    notes, rundir: RunDir, accelerator, consensus: "distributed.Consensus", scaler,
+) -> TrainResult:
+    from gancli.data.sources import load_data
+    from gancli.data.stream import BatchStream, default_workers
+    from gancli.sampling import image_grid, latents as make_latents, points_plot, save_image
+
     world, rank = accelerator.num_processes, accelerator.process_index
     main = accelerator.is_main_process
     device = accelerator.device
@@ -227,7 +249,6 @@ def _train(
     G, D = _maybe_sync_batchnorm(run, objective, G, D, world, device)
     with PluginFault(record, "making the optimizers"):
         opt_g, opt_d = objective.optimizers(G, D)
-    scaler = accelerator.scaler
     step, consumed, nonfinite = 0, 0, 0
     if resume:
         from gancli.train.resume import restore
@@ -244,18 +265,12 @@ def _train(
 
     def on_main(action: Callable[[], None]) -> None:
         """Run ``action`` on the main process; if it fails, every process stops with its message."""
-        error, message = None, ""
         if main:
-            try:
-                action()
-            except Exception as exc:
-                error = exc
-                message = str(exc) if isinstance(exc, GancliError) else f"{type(exc).__name__}: {exc}"
-        message = distributed.broadcast_text(message, world, device)
-        if error is not None:
-            raise error
-        if message:
-            raise GancliError(message)
+            action()  # a failure reaches the others through _train's consensus.fail
+        consensus.agree()
+
+    with PluginFault(record, "reporting its training stage"):
+        stage_label = objective.stage(Progress(step, consumed))
 
     def prepare_run_dir() -> None:
         rundir.create()
@@ -264,9 +279,9 @@ def _train(
             ckpt_io.atomic_write_text(rundir.config, to_toml(run))
             if resume:
                 rundir.truncate_metrics(step)
-                from gancli.train.stages import drop_final_frame
+                from gancli.train.stages import reopen_stages
 
-                drop_final_frame(rundir.samples)
+                reopen_stages(rundir.samples, stage_label)
         except OSError as exc:
             raise _write_error(rundir, rundir.config, exc) from None
 
@@ -294,7 +309,10 @@ def _train(
     optimizers = {"G": opt_g, "D": opt_d}
     trainable = {name: [p for p in m.parameters() if p.requires_grad] for name, m in modules.items()}
     draws = torch.Generator(device=device)
-    reduce_mean = lambda value: distributed.mean(value, world)  # noqa: E731
+
+    def reduce_mean(value: torch.Tensor) -> torch.Tensor:
+        consensus.agree()
+        return distributed.mean(value, world)
     prepared_for_sampling = {"step": -1}
 
     def prepare_for_sampling(at_step: int) -> None:
@@ -333,9 +351,10 @@ def _train(
 
     def save_checkpoint(at_step: int) -> None:
         prepare_for_sampling(at_step)
+        consensus.agree()  # before the gather of per-process state
         with PluginFault(record, "saving its state"):
             tensors, state_meta = _collect_state(
-                accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite, d_ema=d_ema
+                accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite, d_ema=d_ema, scaler=scaler
             )
         if bad_weights := _nonfinite_weights(tensors):
             # never write a checkpoint that would poison every later resume or sample (checked on
@@ -371,6 +390,14 @@ def _train(
 
         on_main(write)
 
+    def write_lab() -> None:
+        if lab is None:
+            return
+        try:
+            lab.write()
+        except OSError as exc:
+            raise _write_error(rundir, rundir.root / "lab.gif", exc) from None
+
     def save_stage(label: str, at_step: int) -> None:
         """The grid at the end of a stage (growth phase), for RUN/growth.gif."""
         from gancli.train.stages import stage_path
@@ -392,6 +419,7 @@ def _train(
 
     def grown() -> None:
         """The networks gained layers: optimizers and the EMA follow, by parameter name."""
+        consensus.agree()
         for name, module in modules.items():
             module.to(device=device, memory_format=memory_format)
             distributed.broadcast_module(module, world)
@@ -403,11 +431,16 @@ def _train(
             d_ema.follow(D)
 
     def run_repeat(phase, index: int, repeat: int, repeats: int, chunks, caches, batch: int):
-        """One optimizer step of ``phase``: forward/backward over the micro-batches, sync, step."""
+        """One optimizer step of ``phase``: forward/backward over the micro-batches, sync, step.
+
+        Returns (the last Step, the loss terms, the outcome): "stepped"; "overflow" (the scaler
+        skipped the step and backed its scale off, as it does to find its level); or "nonfinite"
+        (a loss on some process, or without a scaler a gradient, was not finite: no process stepped).
+        """
         module, optimizer = modules[phase.network], optimizers[phase.network]
-        freeze_d = phase.network == "G"
-        if freeze_d:
-            D.requires_grad_(False)  # D's weight gradients are never needed in a G phase
+        frozen_d = [(p, p.requires_grad) for p in D.parameters()] if phase.network == "G" else []
+        for p, _ in frozen_d:
+            p.requires_grad_(False)  # D's weight gradients are never needed in a G phase
         optimizer.zero_grad(set_to_none=True)
         micro_batch = batch // (world * accumulate)
         totals: dict[str, torch.Tensor] = {}
@@ -430,16 +463,25 @@ def _train(
                     value = value.detach()
                     totals[key] = totals[key] + value if key in totals else value
         finally:
-            if freeze_d:
-                D.requires_grad_(True)
+            for p, wanted in frozen_d:
+                p.requires_grad_(wanted)  # each parameter's own flag: a family may freeze some on purpose
         if accumulate > 1:
             totals = {k: v / accumulate for k, v in totals.items()}
+        if consensus.agree(nonfinite=loss_bad).nonfinite:
+            optimizer.zero_grad(set_to_none=True)
+            return s, totals, "nonfinite"
         distributed.all_reduce_gradients(trainable[phase.network], world)
         stepped = optimizer_step(
             optimizer, trainable[phase.network], scaler=scaler,
             after_backward=lambda: objective.after_backward(phase, module),
         )
-        return s, totals, loss_bad, stepped
+        if stepped:
+            return s, totals, "stepped"
+        # the gradients were averaged first, so every process sees the same ones and decides alike
+        if scaler is not None:
+            return s, totals, "overflow"
+        optimizer.zero_grad(set_to_none=True)
+        return s, totals, "nonfinite"
 
     try:
         metrics_file = open(rundir.metrics, "a", encoding="utf-8") if main else None
@@ -448,8 +490,6 @@ def _train(
     display = ProgressDisplay(run.train.steps, step, enabled=show_progress and main, title=run.family,
                               images_seen=stream.consumed)
     last_terms: dict[str, torch.Tensor] = {}
-    with PluginFault(record, "reporting its training stage"):
-        stage_label = objective.stage(Progress(step, stream.consumed))
     t0 = time.perf_counter()
     start_step, start_consumed = step, stream.consumed
     stopped_by = None
@@ -459,8 +499,8 @@ def _train(
     try:
         with stop:
             # a signal that came during setup; with several processes all stop at the same step
-            flags = distributed.max_flags(torch.tensor([int(stop.signal_name is not None), 0], device=device), world)
-            while step < run.train.steps and not int(flags[0]):
+            stopping = consensus.agree(stop=stop.signal_name is not None).stop
+            while step < run.train.steps and not stopping:
                 progress = Progress(step, stream.consumed)
                 with PluginFault(record, f"training step {step}"):
                     label = objective.stage(progress)
@@ -475,8 +515,7 @@ def _train(
                 _check_batch(batch, world, accumulate, "the batch size")
                 caches: list[dict[str, Any]] = [{} for _ in range(accumulate)]
                 chunks = None
-                iteration_bad = torch.zeros((), dtype=torch.bool, device=device)
-                skipped = None  # (phase, terms) of a step skipped for non-finite values
+                skipped = None  # the phase and terms where a non-finite value stopped this step
                 with PluginFault(record, f"training step {step}"):
                     for index, phase in enumerate(phases):
                         if not phase.due(step):
@@ -487,12 +526,9 @@ def _train(
                                 real, labels = stream.next(batch)
                                 chunks = list(zip(real.chunk(accumulate), _chunks(labels, accumulate)))
                             phase_chunks = chunks if phase.real != "none" else [(None, None)] * accumulate
-                            s, terms, loss_bad, stepped = run_repeat(
-                                phase, index, repeat, repeats, phase_chunks, caches, batch
-                            )
-                            iteration_bad |= loss_bad
+                            s, terms, outcome = run_repeat(phase, index, repeat, repeats, phase_chunks, caches, batch)
                             last_terms[phase.log_prefix] = terms
-                            if not stepped and (scaler is None or bool(loss_bad)):
+                            if outcome == "nonfinite":
                                 skipped = (phase, terms)
                                 break
                             if phase.after_step is not None:
@@ -501,30 +537,19 @@ def _train(
                                 d_ema.update(D, step=step, batch_size=batch)
                         if skipped is not None:
                             break
-                flags = distributed.max_flags(
-                    torch.stack([torch.tensor(int(stop.signal_name is not None), device=device),
-                                 iteration_bad.to(torch.int64)]).to(torch.int32),
-                    world,
-                )
-                if skipped is not None or int(flags[1]):
+                stopping = consensus.agree(stop=stop.signal_name is not None).stop
+                if skipped is not None:
+                    # every process skips this same step (agreed in run_repeat); its cadences still run
                     nonfinite += 1
-                    if skipped is not None:
-                        bad = _first_bad(skipped[1], skipped[0].name)
-                        for optimizer in optimizers.values():
-                            optimizer.zero_grad(set_to_none=True)
-                    else:
-                        bad = next((_first_bad(t, p.name) for p in phases
-                                    if (t := last_terms.get(p.log_prefix)) and not _all_finite(t)),
-                                   "a loss on another process")
+                    phase, terms = skipped
+                    bad = _first_bad(terms, phase.name) if not _all_finite(terms) else (
+                        f"the {phase.name} loss on another process" if world > 1 else f"the {phase.name} gradients")
                     if nonfinite > run.train.max_nonfinite:
                         raise NonFiniteLoss(_nonfinite_message(step, bad, rundir))
                     display.log(f"step {step}: skipped, {bad} not finite ({nonfinite}/{run.train.max_nonfinite})")
-                    if skipped is not None:
-                        step += 1
-                        continue
-                if not _weights_finite(G, step):
+                elif not _weights_finite(G, step):
                     raise NonFiniteLoss(_nonfinite_message(step, "the generator weights", rundir))
-                if ema is not None:
+                elif ema is not None:
                     ema.update(G, step=step, batch_size=batch)
                 step += 1
                 with PluginFault(record, f"growing its networks after step {step}"):
@@ -551,7 +576,7 @@ def _train(
                 if run.train.checkpoint_every and step % run.train.checkpoint_every == 0:
                     save_checkpoint(step)
                     last_saved_step = step
-            if int(flags[0]):
+            if stopping:
                 stopped_by = stop.signal_name or "SIGTERM"
             if last_saved_step != step:
                 save_checkpoint(step)
@@ -564,17 +589,13 @@ def _train(
                 prepare_for_sampling(step)
                 on_main(lambda: save_stage(f"{stage_label} (step {step})", step))
                 on_main(lambda: write_growth_gif(rundir.samples, rundir.root / "growth.gif"))
-            if lab is not None:
-                try:
-                    lab.write()
-                except OSError as exc:
-                    raise _write_error(rundir, rundir.root / "lab.gif", exc) from None
+            on_main(write_lab)
     finally:
         display.close()
         stream.close()
         if metrics_file is not None:
             metrics_file.close()
-    accelerator.wait_for_everyone()
+    consensus.agree()  # every process finished (or all stop with the one that failed)
     seconds = time.perf_counter() - t0
     return TrainResult(
         run_dir=rundir.root, last_checkpoint=rundir.last, step=step, images_seen=stream.consumed, seconds=seconds,
@@ -698,7 +719,7 @@ def _weights_finite(module: torch.nn.Module, step: int) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
-def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int, d_ema=None):
+def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int, d_ema=None, scaler=None):
     """Checkpoint tensors and JSON state; per-process state is gathered from every process."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update({f"G.{k}": v for k, v in G.state_dict().items()})
@@ -718,7 +739,6 @@ def _collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonf
         local["rng.cuda"] = torch.cuda.get_rng_state(accelerator.device)
     for r, values in enumerate(distributed.gather_tensor_dicts(local, world, accelerator.device)):
         tensors.update({f"state.rank.{r}.{k}": v for k, v in values.items()})
-    scaler = accelerator.scaler
     if scaler is not None:
         meta["scaler"] = {k: v for k, v in scaler.state_dict().items() if not isinstance(v, torch.Tensor)}
     return tensors, meta

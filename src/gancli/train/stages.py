@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Optional
 
 STAGE_PATTERN = "stage-*.png"
 
@@ -38,8 +39,16 @@ def write_growth_gif(samples: Path, out: Path, *, duration_ms: int = 900) -> Non
     save_gif(frames, out, duration_ms=duration_ms)
 
 
-def drop_final_frame(samples: Path) -> None:
-    """On resume: the last run's closing frame ("... (step N)") is not the end of a stage; drop it."""
+def reopen_stages(samples: Path, stage: Optional[str]) -> None:
+    """On resume at ``stage``: the last run's closing frame ("<its stage> (step N)") ended no stage if
+    the run goes on in the same one, so it is dropped; if that run stopped just as its stage ended
+    (the resumed run starts the next), the frame is that stage's last grid and stays as its frame."""
     for path in Path(samples).glob(STAGE_PATTERN):
-        if "(step_" in path.name:
+        number, label = path.stem.split("-", 2)[1:]
+        if "_(step_" not in label:
+            continue
+        ended = label.rsplit("_(step_", 1)[0]
+        if stage is not None and ended == _slug(stage):
             path.unlink(missing_ok=True)
+        else:
+            path.replace(path.with_name(f"stage-{number}-{ended}.png"))
