@@ -249,6 +249,65 @@ def test_blur_preserves_a_constant_image_and_the_dc_gain():
     assert Blur().state_dict() == {}
 
 
+def _upfirdn_reference(x, taps, up, down, pad, gain):
+    """upfirdn2d written out: zero insertion, zero padding, a full 2-D convolution with the
+    outer-product kernel (flipped: a convolution, not a correlation), decimation."""
+    n, c, h, w = x.shape
+    if up > 1:
+        z = torch.zeros(n, c, h * up, w * up, dtype=x.dtype)
+        z[..., ::up, ::up] = x
+        x = z
+    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
+    t = torch.tensor(taps, dtype=x.dtype)
+    kernel = (t[:, None] * t[None, :]) / t.sum() ** 2 * gain
+    x = F.conv2d(x, kernel.flip(0, 1).expand(c, 1, len(taps), len(taps)), groups=c)
+    return x[..., ::down, ::down]
+
+
+@pytest.mark.parametrize("taps", [(1.0, 3.0, 3.0, 1.0), (1.0, 2.0, 4.0, 1.0), (1.0, 2.0, 1.0)])
+@pytest.mark.parametrize("up, down", [(2, 1), (1, 2)])
+def test_even_and_odd_filters_resample_as_upfirdn2d(taps, up, down):
+    x = torch.randn(2, 3, 8, 6, dtype=torch.float64)
+    blur = Blur(taps, up=up, down=down).double()
+    k = len(taps)
+    pad = ((k + up - 1) // 2, (k - up) // 2) if up > 1 else ((k - down + 1) // 2, (k - down) // 2)
+    expected = _upfirdn_reference(x, taps, up, down, pad, gain=up * up)
+    got = blur(x)
+    assert got.shape == (2, 3, 8 * up // down, 6 * up // down)
+    assert torch.allclose(got, expected, atol=1e-12)  # an asymmetric filter checks the flip too
+
+
+def test_1_3_3_1_resampling_is_centred_on_the_new_grid():
+    """A linear ramp, sampled at pixel centres, resamples to the ramp at the new centres away from the
+    border: an even filter is only centred together with the half-pixel shift of resampling."""
+    i = torch.arange(16, dtype=torch.float64)
+    ramp = (i[:, None] + 2 * i[None, :]).expand(1, 1, 16, 16)
+    up = Blur((1, 3, 3, 1), up=2).double()(ramp)
+    j = torch.arange(32, dtype=torch.float64) / 2 - 0.25  # centres of the fine pixels in coarse units
+    assert torch.allclose(up[0, 0, 2:-2, 2:-2], (j[:, None] + 2 * j[None, :])[2:-2, 2:-2], atol=1e-12)
+    down = Blur((1, 3, 3, 1), down=2).double()(ramp)
+    m = torch.arange(8, dtype=torch.float64) * 2 + 0.5  # centres of the 2×2 blocks
+    assert torch.allclose(down[0, 0, 1:-1, 1:-1], (m[:, None] + 2 * m[None, :])[1:-1, 1:-1], atol=1e-12)
+    # the same as nearest ×2 then [1, 2, 1] (StyleGAN v1's upsampling), the border included
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64)
+    assert torch.allclose(Blur((1, 3, 3, 1), up=2).double()(x), BlurUpsample().double()(x), atol=1e-12)
+    constant = torch.full((1, 1, 8, 8), 2.0)
+    assert torch.allclose(Blur((1, 3, 3, 1), up=2)(constant)[..., 2:-2, 2:-2], torch.full((1, 1, 12, 12), 2.0))
+    assert torch.allclose(Blur((1, 3, 3, 1), down=2)(constant)[..., 1:-1, 1:-1], torch.full((1, 1, 2, 2), 2.0))
+
+
+def test_even_filters_need_resampling_or_an_explicit_padding():
+    with pytest.raises(ValueError, match="half a pixel"):
+        Blur((1.0, 3.0, 3.0, 1.0))
+    x = torch.randn(1, 1, 6, 6)
+    assert Blur((1.0, 3.0, 3.0, 1.0), padding=(2, 1))(x).shape == (1, 1, 6, 6)
+    assert Blur((1.0, 3.0, 3.0, 1.0), padding=1)(x).shape == (1, 1, 5, 5)
+    assert Blur((1.0, 3.0, 3.0, 1.0), padding=(2, 1), gain=4.0)(torch.ones(1, 1, 6, 6))[0, 0, 3, 3] == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        Blur((1.0, 3.0, 3.0, 1.0), up=2, down=2)
+    assert Blur((1.0, 3.0, 3.0, 1.0), up=2).state_dict() == {}
+
+
 def test_blurred_resampling_doubles_and_halves_sizes_exactly_and_keeps_constants():
     x = torch.randn(2, 3, 8, 6)
     assert BlurUpsample()(x).shape == (2, 3, 16, 12)

@@ -8,13 +8,16 @@
   strength (§2, §3.2), sampled afresh, read from a stored map, or left out.
 * :class:`ConstantInput` is the learned 4×4 tensor the synthesis network starts from.
 * :class:`Blur`, :class:`BlurUpsample` and :class:`BlurDownsample` low-pass filter
-  activations around resampling with the [1, 2, 1] filter (§2, citing Zhang 2019).
+  activations around resampling with the [1, 2, 1] filter (§2, citing Zhang 2019); ``Blur``
+  also takes even filters with zero-insertion upsampling or decimation, StyleGAN2's
+  [1, 3, 3, 1] ``upfirdn2d`` resampling.
 
 References for the details are NVlabs/stylegan ``training/networks_stylegan.py`` (v1) and
 NVlabs/stylegan2-ada-pytorch ``training/networks.py`` (its PyTorch successor).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -290,41 +293,97 @@ class ConstantInput(nn.Module):
 
 
 class Blur(nn.Module):
-    """Depthwise low-pass filter with a separable FIR kernel; the size is kept.
+    """Depthwise FIR filter with a separable kernel, optionally with up- or downsampling (``upfirdn``).
 
     The kernel is the outer product of ``taps`` with itself, normalized to sum 1 (DC gain 1)
-    when ``normalize`` is true; [1, 2, 1] is StyleGAN v1's ``blur_filter``. Like v1
-    (``depthwise_conv2d`` with ``padding='SAME'``) the image is padded with zeros, so a
-    constant image is kept exactly except within len(taps)//2 pixels of the border. The
-    taps must be odd in number, so the filter is centred and the size is unchanged. The
-    kernel is a non-persistent buffer: it follows the module across devices but stays out
-    of checkpoints, since the taps are a constructor argument.
+    when ``normalize`` is true; [1, 2, 1] is StyleGAN v1's ``blur_filter``, [1, 3, 3, 1]
+    StyleGAN2's ``resample_filter``. The steps are those of stylegan2-ada-pytorch's
+    ``upfirdn2d``: insert ``up − 1`` zeros after every pixel (the kernel is then scaled by
+    ``gain``, default ``up²``, so a constant image keeps its value), pad with zeros
+    (``padding`` = (before, after), the same on both axes), convolve ("valid"), keep every
+    ``down``-th pixel.
+
+    Default padding: without resampling the taps must be odd in number and the padding is
+    ``len(taps) // 2`` on both sides, so the filter is centred and the size kept (v1's
+    ``depthwise_conv2d`` with ``padding='SAME'``); a constant image is kept exactly except
+    within ``len(taps) // 2`` pixels of the border. An even filter has no centre tap: it
+    moves the grid by half a pixel, which only resampling can absorb, so without ``up``/``down``
+    it needs an explicit ``padding``. With ``up`` the default is stylegan2-ada's
+    ``upsample2d`` padding ((k + up − 1) // 2, (k − up) // 2), with ``down`` its
+    ``downsample2d`` padding ((k − down + 1) // 2, (k − down) // 2): the output is exactly
+    ``up``× or 1/``down`` the input size, and for [1, 3, 3, 1] the new pixels sit where the
+    sampling grids' centres are (a linear ramp resamples to the same ramp away from the border:
+    tests/test_nn_style.py). The kernel is a non-persistent buffer: it follows the module across
+    devices but stays out of checkpoints, since the taps are a constructor argument.
     """
 
     kernel: Tensor
 
-    def __init__(self, taps: Sequence[float] = (1.0, 2.0, 1.0), normalize: bool = True):
+    def __init__(
+        self,
+        taps: Sequence[float] = (1.0, 2.0, 1.0),
+        normalize: bool = True,
+        *,
+        up: int = 1,
+        down: int = 1,
+        padding: int | tuple[int, int] | None = None,
+        gain: float | None = None,
+    ):
         super().__init__()
         taps_1d = torch.as_tensor(list(taps), dtype=torch.float32)
-        if taps_1d.dim() != 1 or taps_1d.numel() % 2 != 1:
-            raise ValueError(f"Blur needs an odd number of taps, got {list(taps)}")
+        if taps_1d.dim() != 1 or taps_1d.numel() < 1:
+            raise ValueError(f"Blur needs a 1-D list of taps, got {list(taps)}")
+        if up < 1 or down < 1 or (up > 1 and down > 1):
+            raise ValueError(f"Blur resamples up or down by an integer factor ≥ 1 (not both), got up={up}, down={down}")
+        k = taps_1d.numel()
+        if padding is None:
+            if up > 1:
+                padding = ((k + up - 1) // 2, (k - up) // 2)
+            elif down > 1:
+                padding = ((k - down + 1) // 2, (k - down) // 2)
+            elif k % 2 == 1:
+                padding = (k // 2, k // 2)
+            else:
+                raise ValueError(
+                    f"Blur without resampling needs an odd number of taps to stay centred, got {list(taps)}; "
+                    "an even filter moves the grid by half a pixel: use it with up or down, or give padding"
+                )
+        elif isinstance(padding, int):
+            padding = (padding, padding)
         if normalize:
             taps_1d = taps_1d / taps_1d.sum()
         self.taps = tuple(float(t) for t in taps)
         self.normalize = normalize
-        self.register_buffer("kernel", taps_1d, persistent=False)
+        self.up = int(up)
+        self.down = int(down)
+        self.padding = (int(padding[0]), int(padding[1]))
+        # the 2-D gain up² is split over the two 1-D passes
+        self.gain = float(up * up) if gain is None else float(gain)
+        self.register_buffer("kernel", taps_1d * math.sqrt(self.gain), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        channels = x.shape[1]
+        n, channels, h, w = x.shape
+        if self.up > 1:
+            # zero insertion: each pixel followed by up − 1 zeros along both axes
+            x = F.pad(x.reshape(n, channels, h, 1, w, 1), (0, self.up - 1, 0, 0, 0, self.up - 1))
+            x = x.reshape(n, channels, h * self.up, w * self.up)
+        before, after = self.padding
+        if before < 0 or after < 0:  # negative padding crops, as upfirdn2d's
+            x = x[..., max(-before, 0): x.shape[-2] - max(-after, 0), max(-before, 0): x.shape[-1] - max(-after, 0)]
+        x = F.pad(x, (max(before, 0), max(after, 0), max(before, 0), max(after, 0)))
         k = self.kernel.numel()
-        pad = k // 2
-        kernel = self.kernel.to(x.dtype)
+        # flipped taps: a convolution, as upfirdn2d's (flip_filter=False); conv2d itself correlates
+        kernel = self.kernel.flip(0).to(x.dtype)
         # two 1-D passes: the same result as the k×k outer-product kernel at 2k instead of k² taps
-        x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), padding=(0, pad), groups=channels)
-        return F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), padding=(pad, 0), groups=channels)
+        x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+        x = F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+        if self.down > 1:
+            x = x[..., :: self.down, :: self.down]
+        return x
 
     def extra_repr(self) -> str:
-        return f"taps={list(self.taps)}, normalize={self.normalize}"
+        extra = "" if self.up == self.down == 1 else f", up={self.up}, down={self.down}"
+        return f"taps={list(self.taps)}, normalize={self.normalize}{extra}, padding={self.padding}, gain={self.gain:g}"
 
 
 class BlurUpsample(nn.Module):
