@@ -169,6 +169,30 @@ def test_intra_fid_is_the_mean_of_per_class_fids_computed_by_hand(cli, made, tmp
     assert any("N/K samples per class" in caveat for caveat in report["caveats"])
 
 
+def test_intra_fid_against_every_real_example_of_each_class(cli, made, tmp_path):
+    """Miyato & Koyama's protocol: each class's samples against all real examples of that class."""
+    from gancli.metrics import frechet_distance
+    from gancli.metrics.classifier import load_extractor
+
+    report = _eval_json(cli, tmp_path, made["cond"], "--extractor", made["extractor"], "-m", "intra-fid", "-n", "40",
+                        "--intra-fid-reference", "all")
+    extractor = load_extractor(made["extractor"])
+    fake, _ = extractor.features(_samples(made["cond"], 40, 0))
+    data = np.load(made["data"])
+    by_hand = []
+    for k in range(4):
+        real, _ = extractor.features(torch.from_numpy(data["images"][data["labels"] == k]).unsqueeze(1))
+        by_hand.append(frechet_distance(real, fake[np.arange(40) % 4 == k]))
+    assert [report["results"][f"intra_fid_{k}"] for k in range(4)] == pytest.approx(by_hand, rel=1e-6)
+    parameters = report["protocol"]["metrics"]["intra-fid"]["parameters"]
+    every = np.bincount(data["labels"], minlength=4).tolist()
+    assert parameters["per_class_counts"] == {"measured": [10] * 4, "reference": every} and sum(every) == 96
+    assert "every labelled example of each class" in report["protocol"]["classes"]["reference_examples"]["selection"]
+    # 10 samples per class: the caveat says how many to generate instead
+    assert any("10 samples per class (N/K = 40/4) is few" in c and "-n 2000" in c for c in report["caveats"])
+    assert not any("compare unequal N" in c for c in report["caveats"])
+
+
 def test_the_class_balanced_reference_is_cached_apart_from_the_random_subset(cli, made, tmp_path):
     args = (made["cond"], "--extractor", made["extractor"], "-m", "intra-fid,fid", "-n", "40")
     first = _eval_json(cli, tmp_path, *args, name="first.json")
@@ -188,6 +212,7 @@ def test_the_class_balanced_reference_is_cached_apart_from_the_random_subset(cli
     (["{cond}", "-m", "class-acc", "--extractor", "{three_classes}"], "has 3 logits (not this data's classes)"),
     (["{cond}", "-m", "intra-fid", "--data", "{unlabelled}"], "needs labelled reference data"),
     (["{cond}", "-m", "intra-fid", "-n", "6"], "needs at least 2 samples per class"),
+    (["{cond}", "-m", "intra-fid", "--intra-fid-reference", "some"], "--intra-fid-reference must be matched or all"),
     (["{data}", "-m", "class-acc"], "measures a conditional generator's samples"),
     (["{cond}", "--bn-mode", "batch", "--standing-stats", "2"], "which --bn-mode batch does not use"),
     (["{cond}", "--bn-mode", "eval"], "--bn-mode must be running or batch"),
@@ -200,7 +225,7 @@ def test_the_class_balanced_reference_is_cached_apart_from_the_random_subset(cli
     (["{data}", "--truncation-sweep", "0.5"], "--truncation-sweep applies to checkpoints"),
     (["{cond}", "--plot", "{root}/p.png"], "--plot belongs to --disturb and --truncation-sweep"),
 ], ids=["class-acc-unconditional", "intra-fid-unconditional", "extractor-classes", "unlabelled-reference",
-        "too-few-per-class", "class-acc-on-data", "standing-with-batch", "bad-bn-mode", "bn-mode-on-data",
+        "too-few-per-class", "bad-intra-fid-reference", "class-acc-on-data", "standing-with-batch", "bad-bn-mode", "bn-mode-on-data",
         "standing-on-data", "bad-sweep-value", "repeated-sweep-value", "zero-z-truncation", "sweep-and-truncation",
         "sweep-on-data", "plot-without-picture"])
 def test_user_errors_are_one_line_and_exit_2(cli, made, tmp_path, args, message):
@@ -248,6 +273,20 @@ def test_standing_statistics_are_recorded_change_the_samples_and_leave_the_file_
     assert plain.protocol["bn_mode"]["standing_statistics"] is None
     assert not torch.equal(plain.examples, standing.examples)
     assert Path(made["cond"]).read_bytes() == before
+
+
+def test_standing_statistics_are_taken_at_the_truncation_the_samples_use(made):
+    import gancli
+    from gancli.evaluation import evaluate
+    from gancli.evaluation.run import STANDING_BATCH
+
+    common = dict(extractor=str(made["extractor"]), metrics="fid", num_samples=40, standing_stats=2)
+    truncated = evaluate(str(made["cond"]), truncation=0.5, **common)
+    pipe = gancli.load(made["cond"])
+    pipe.standing_statistics(2, batch_size=STANDING_BATCH, seed=0, truncation=0.5)
+    assert torch.equal(truncated.examples, pipe.sample_images(40, seed=0, truncation=0.5)[:8])
+    untruncated = evaluate(str(made["cond"]), **common)
+    assert not torch.equal(truncated.examples, untruncated.examples)
 
 
 def test_a_generator_without_batchnorm_says_so_in_the_protocol(made, tmp_path):

@@ -198,3 +198,22 @@ def test_orthogonal_penalty_gradient_is_four_times_off_diagonal_gram_times_w():
     orthogonal_penalty(m).backward()
     assert torch.allclose(m.weight.grad, torch.tensor([[132.0, 176.0], [44.0, 88.0]]))
 
+
+
+def test_orthogonal_penalty_of_a_tall_matrix_by_hand_and_against_the_full_gram():
+    """W = [[1, 0], [0, 1], [1, 1]] (3 × 2, taller than wide: the small-Gram identity).
+    W Wᵀ = [[1, 0, 1], [0, 1, 1], [1, 1, 2]]: off-diagonal squares 2·(0² + 1² + 1²) = 4."""
+    m = nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    assert orthogonal_penalty(m).item() == pytest.approx(4.0, rel=1e-6)
+    # a random tall weight: value and gradient as the full W Wᵀ gives them, 4·((W Wᵀ) ⊙ (1 − I))·W
+    torch.manual_seed(0)
+    tall = nn.Linear(8, 40, bias=False)
+    penalty = orthogonal_penalty(tall)
+    penalty.backward()
+    w = tall.weight.detach()
+    gram = w @ w.t()
+    off = gram - torch.diag(torch.diagonal(gram))
+    assert penalty.item() == pytest.approx(off.square().sum().item(), rel=1e-5)
+    assert torch.allclose(tall.weight.grad, 4 * off @ w, rtol=1e-4, atol=1e-5)

@@ -1,8 +1,9 @@
 """Which class to generate: an index, a class name from the data, or a weighted mixture.
 
-``--class 7``, ``--class Sneaker`` and ``--class 3:0.5,7:0.5`` (a mixture, for generators
-with a shared class embedding that accept class weights, e.g. BigGAN's "dog-ball") all
-parse to a :class:`ClassChoice`. No torch here.
+``--class 7``, ``--class #7``, ``--class Sneaker`` and ``--class 3:0.5,7:0.5`` (a mixture, for
+generators with a shared class embedding that accept class weights, e.g. BigGAN's "dog-ball")
+all parse to a :class:`ClassChoice`. A name that matches exactly wins over an index; ``#N`` is
+always the index. No torch here.
 """
 from __future__ import annotations
 
@@ -30,18 +31,31 @@ class ClassChoice:
         return " + ".join(f"{w:g}·{name(i)}" for i, w in self.weights)
 
 
-def _one_class(text: str, names: Sequence[str], num_classes: int) -> int:
+def class_index(text: str, names: Sequence[str], num_classes: int) -> int:
+    """One class by name or by index: an exact name wins (then a case-insensitive one); ``#N`` is
+    always index N; a bare number that names no class is an index, unless the names are numbers
+    other than their indices (folders named 0..11 sort as 0, 1, 10, 11, 2, ...): then it is ambiguous."""
     text = text.strip()
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < num_classes:
-            raise GancliError(f"class {index} is out of range: this model has classes 0..{num_classes - 1}")
-        return index
+    if text in names:
+        return list(names).index(text)
     lowered = [n.lower() for n in names]
-    if text.lower() in lowered:
+    if text.lower() in lowered and lowered.count(text.lower()) == 1:
         return lowered.index(text.lower())
+    explicit = text.startswith("#")
+    number = text[1:] if explicit else text
+    if number.lstrip("-").isdigit():
+        index = int(number)
+        misleading = any(n.isdigit() and n != str(i) for i, n in enumerate(names))  # numbers, not their indices
+        if not explicit and misleading:
+            raise GancliError(
+                f"class {text!r} is ambiguous: no class is named {text!r} and this model's class names are "
+                f"other numbers; say #{index} for the class at index {index}, or one of: {', '.join(names)}"
+            )
+        if not 0 <= index < num_classes:
+            raise GancliError(f"class {text} is out of range: this model has classes 0..{num_classes - 1}")
+        return index
     known = ", ".join(names) if names else f"0..{num_classes - 1}"
-    raise GancliError(f"unknown class {text!r}; this model's classes are: {known}")
+    raise GancliError(f"unknown class {text!r}; this model's classes are: {known} (or #0..#{num_classes - 1})")
 
 
 def parse_class(value: Union[int, str, ClassChoice, None], names: Sequence[str], num_classes: int) -> Optional[ClassChoice]:
@@ -50,11 +64,11 @@ def parse_class(value: Union[int, str, ClassChoice, None], names: Sequence[str],
         return value
     if num_classes <= 0:
         raise GancliError("this model is unconditional; drop --class")
-    if isinstance(value, int):
-        return ClassChoice(index=_one_class(str(value), names, num_classes))
+    if isinstance(value, int):  # from Python: an index
+        return ClassChoice(index=class_index(f"#{value}", names, num_classes))
     text = str(value)
     if ":" not in text:
-        return ClassChoice(index=_one_class(text, names, num_classes))
+        return ClassChoice(index=class_index(text, names, num_classes))
     pairs = []
     for part in text.split(","):
         label, sep, weight = part.rpartition(":")
@@ -66,7 +80,7 @@ def parse_class(value: Union[int, str, ClassChoice, None], names: Sequence[str],
             raise GancliError(f"--class mixture weight {weight!r} is not a number") from None
         if w < 0:
             raise GancliError(f"--class mixture weights must not be negative, got {w}")
-        pairs.append((_one_class(label, names, num_classes), w))
+        pairs.append((class_index(label, names, num_classes), w))
     total = sum(w for _, w in pairs)
     if total <= 0:
         raise GancliError("--class mixture weights must not all be 0")

@@ -217,3 +217,27 @@ def test_before_sampling_refits_the_ema_copys_sigma_and_batchnorm_statistics_onl
     changed = {k for k, v in G.state_dict().items() if not torch.equal(before[k], v)}
     assert any(k.endswith("running_mean") for k in changed)
     assert all(k.endswith(("running_mean", "running_var", "num_batches_tracked", "_u", "_v")) for k in changed)
+
+
+def test_the_standing_batch_is_g_s_batch_and_a_resumed_run_keeps_it_from_its_first_pass(tmp_path):
+    from gancli import checkpoint as ckpt_io
+    from gancli.train.resume import resume_tree
+
+    def run_to(steps: int, *, resume: bool = False):
+        base = resume_tree(tmp_path / "run" / "checkpoints" / "last.safetensors") if resume else None
+        run, family_config = cfg.resolve(
+            "biggan", base=base,
+            flags={"data": {"source": "tiny"}, "train": {"steps": steps, "batch_size": 8, "sample_every": 0,
+                                                         "checkpoint_every": 0, "channels_last": False}},
+            overrides=[f"{k}={v}" for k, v in TINY.items()],
+        )
+        return train(run, family_config, out=tmp_path / "run", data=_labelled_data(), show_progress=False, resume=resume)
+
+    first = ckpt_io.read(run_to(2).last_checkpoint)
+    assert int(first.tensors("")["state.rank.0.objective.standing_batch_size"]) == 8  # not the default 64
+    objective = tiny_gan("biggan").objective
+    assert objective.standing_batch_size == 64
+    objective.load_state_tensors({"standing_batch_size": torch.tensor(8)})
+    assert objective.standing_batch_size == 8
+    resumed = ckpt_io.read(run_to(3, resume=True).last_checkpoint)
+    assert int(resumed.tensors("")["state.rank.0.objective.standing_batch_size"]) == 8

@@ -160,3 +160,21 @@ def test_an_ema_copy_gets_spectral_norms_of_its_own_weights_before_sampling():
     for layer in layers:
         sigma = torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach().reshape(layer.weight.shape[0], -1), 2)
         assert spectral_norm_estimate(layer).item() == pytest.approx(sigma.item(), rel=0.01)
+
+
+@pytest.mark.parametrize("build, config, gain", [
+    (build_sngan, SNGANConfig, 2 ** 0.5),  # sngan_projection: GlorotUniform(√2) in the residual blocks
+    (build_sagan, SAGANConfig, 1.0),  # brain-research/self-attention-gan: xavier_initializer everywhere
+])
+def test_residual_convs_start_at_the_reference_codes_xavier_gain(build, config, gain):
+    import math
+
+    torch.manual_seed(0)
+    gan = build(config.model_validate({"z_dim": 8, "g_ch": 16, "d_ch": 16}), _spec())
+    block = gan.generator.blocks[0]
+    for conv in (block.conv1, block.conv2):
+        weight = conv.parametrizations.weight.original if hasattr(conv, "parametrizations") else conv.weight
+        fan_in, fan_out = weight.shape[1] * 9, weight.shape[0] * 9
+        bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        # a uniform sample of thousands of weights reaches within 1% of its bound and never past it
+        assert 0.99 * bound < float(weight.abs().max()) <= bound * (1 + 1e-6), (float(weight.abs().max()), bound)

@@ -75,6 +75,7 @@ def measure_command(
     probe: bool = typer.Option(False, "--probe", help="Also fit a linear classifier on frozen D features of labelled train data; report its test accuracy."),
     probe_train: int = typer.Option(10_000, "--probe-train", help="Labelled train examples for --probe (a seeded subset)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)."),
+    intra_fid_reference: str = typer.Option("matched", "--intra-fid-reference", help="intra-fid: compare each class's samples with as many real examples of it (matched) or with every real example of the class (all: Miyato & Koyama's protocol, 5000 samples per class against all real ones)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results with their protocol as JSON."),
     disturb: Optional[str] = typer.Option(None, "--disturb", help="The FID paper's experiment on a data SOURCE: disturb its images with noise, blur, swirl, salt-and-pepper, rectangles, mix (comma-separated, or all) and measure each level against the clean --split."),
     levels: str = typer.Option("0,0.25,0.5,0.75,1", "--levels", help="Disturbance levels in [0, 1] (1 = the paper's strongest setting; 0, the clean images, is always measured)."),
@@ -115,7 +116,7 @@ def measure_command(
         seed=seed, truncation=truncation, ema=ema, bn_mode=bn_mode, standing_stats=standing_stats, extractor=extractor,
         inception_weights=str(inception_weights) if inception_weights is not None else None,
         use_cache=not no_cache, probe=probe, probe_train=probe_train, device=device,
-        log=lambda message: typer.echo(message, err=True),
+        log=lambda message: typer.echo(message, err=True), intra_fid_reference=intra_fid_reference,
     )
     if sys.stdout.isatty():
         from rich.console import Console

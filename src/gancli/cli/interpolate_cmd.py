@@ -15,7 +15,7 @@ def interpolate_command(
     spherical: Optional[bool] = typer.Option(None, "--slerp/--lerp", help="Spherical or linear interpolation (default: slerp in z, lerp in W)."),
     space: Optional[str] = typer.Option(None, "--space", help="w or z: where to walk (default: w for W-space models such as stylegan, else z)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds; the walk passes through each one's latent (default 0,1). With --grid R they are split into R equal groups, one walk each (default 0..2R-1). With --classes: one seed per walk."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Walk between class embeddings at a fixed z, e.g. 3,7 (generators with a shared class embedding)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Walk between class embeddings at a fixed z, e.g. 3,7 or Sneaker,Bag (names win over indices; #3 is always index 3; generators with a shared class embedding)."),
     frames: int = typer.Option(16, "--frames", help="Frames per segment between consecutive seeds or classes."),
     loop: bool = typer.Option(False, "--loop", help="Walk back from the last point to the first, so the animation loops."),
     grid: Optional[int] = typer.Option(None, "--grid", help="R independent walks side by side in every frame (a square-ish grid; a .png gets one row per walk)."),
@@ -33,7 +33,7 @@ def interpolate_command(
     walks_wanted = 1 if grid is None else grid
     if grid is not None and grid < 1:
         raise GancliError(f"--grid must be at least 1 walk, got {grid}")
-    class_list = parse_int_list(classes, "--classes") if classes else None
+    class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     if seeds is not None:
         seed_list = parse_int_list(seeds, "--seeds")
     elif class_list is not None:
@@ -70,6 +70,12 @@ def interpolate_command(
     ckpt_io.read(checkpoint)
     pipe = gancli.load(checkpoint, device=device, ema=ema)
     pipe.check_class(class_)
+    if class_list is not None:
+        from gancli.conditioning import class_index
+
+        if not pipe.num_classes:
+            raise GancliError("this model is unconditional; drop --classes")
+        class_list = [class_index(c, pipe.class_names, pipe.num_classes) for c in class_list]
     points = pipe.spec.kind == "points"
     allowed = (".csv", ".npy", ".png") if points else (".gif", ".mp4", ".png")
     if suffix not in allowed:

@@ -23,6 +23,10 @@ from gancli.metrics.registry import FAKE_CLASSES, Metric
 
 CLASS_METRICS = ("class-acc", "intra-fid")
 SELECTION_RULE = "class-balanced/1"  # part of the reference cache key: change it when the selection changes
+INTRA_FID_REFERENCES = ("matched", "all")
+# below this many samples of each class, intra-FID's upward bias (FID's grows as 1/N) dominates differences
+# between models; Miyato & Koyama (2018) generate 5000 per class
+FEW_PER_CLASS = 500
 
 
 @dataclass
@@ -32,6 +36,7 @@ class ClassSetup:
     num_classes: int
     names: list[str]
     counts: list[int]  # generated samples per class (sample i gets class i mod K)
+    reference_counts: Optional[list[int]]  # real examples of each class intra-FID compares with (None: as counts)
     intra_fid: bool
     class_acc: bool
     reference_labelled: bool
@@ -43,10 +48,15 @@ def generated_counts(count: int, num_classes: int) -> list[int]:
     return [len(range(k, count, num_classes)) for k in range(num_classes)]
 
 
-def prepare_classes(chosen: list[Metric], explicit: bool, measured, reference, extractor, count: int
-                    ) -> tuple[list[Metric], Optional[ClassSetup]]:
+def prepare_classes(chosen: list[Metric], explicit: bool, measured, reference, extractor, count: int,
+                    intra_fid_reference: str = "matched") -> tuple[list[Metric], Optional[ClassSetup]]:
     """Check the class metrics among `chosen` (refusing what cannot be measured with one line); a metric
-    that was not asked for by name (a default) is dropped instead. Returns the metrics kept and the setup."""
+    that was not asked for by name (a default) is dropped instead. Returns the metrics kept and the setup.
+
+    `intra_fid_reference`: "matched" compares each class's samples with as many real examples of it;
+    "all" with every real example of the class (Miyato & Koyama's protocol)."""
+    if intra_fid_reference not in INTRA_FID_REFERENCES:
+        raise GancliError(f"--intra-fid-reference must be matched or all, got {intra_fid_reference!r}")
     wanted = [metric for metric in chosen if FAKE_CLASSES in metric.needs]
     if not wanted:
         return chosen, None
@@ -91,8 +101,10 @@ def prepare_classes(chosen: list[Metric], explicit: bool, measured, reference, e
     if not any(FAKE_CLASSES in metric.needs for metric in kept):
         return kept, None
     _check_class_names(pipe, reference)
+    everything = [len(reference.data)] * classes  # a quota no class can fill: every example of each class
     setup = ClassSetup(
         num_classes=classes, names=pipe.class_names, counts=generated_counts(count, classes),
+        reference_counts=everything if intra_fid_reference == "all" else None,
         intra_fid=any(metric.name == "intra-fid" for metric in kept),
         class_acc=any(metric.name == "class-acc" for metric in kept),
         reference_labelled=is_labelled(reference.data) and reference.data.spec.num_classes == classes,
@@ -193,7 +205,8 @@ def class_reference(reference, counts: list[int]) -> ClassReference:
     examples = "all examples (no splits)" if split == "whole" else f"the {split} examples"
     description = {
         "selection": f"per class k, the first n_k labelled examples of class k in a shuffle of {examples} "
-                     f"(seed {REFERENCE_SUBSET_SEED}); n_k = the generated samples of class k",
+                     f"(seed {REFERENCE_SUBSET_SEED}); n_k = the generated samples of class k"
+        if max(counts) < total else f"every labelled example of each class among {examples}",
         "per_class_counts": found,
         "count": int(len(rows)),
     }

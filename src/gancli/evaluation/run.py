@@ -18,7 +18,9 @@ import torch
 from torch import Tensor
 
 from gancli.errors import GancliError
-from gancli.evaluation.classes import ClassSetup, cache_selection, class_reference, is_labelled, label_check, prepare_classes
+from gancli.evaluation.classes import (
+    FEW_PER_CLASS, ClassSetup, cache_selection, class_reference, is_labelled, label_check, prepare_classes,
+)
 from gancli.evaluation.features import describe_extractor, open_extractor, reference_features, reference_pixels
 from gancli.evaluation.generation import (
     BN_MODES,
@@ -86,6 +88,7 @@ class _Measured:
     bn_mode: Optional[str] = None  # "running" or "batch" (checkpoints)
     standing_stats: Optional[int] = None  # forward passes re-estimating BatchNorm statistics before sampling
     standing_done: Optional[int] = None  # BatchNorm layers re-estimated, once done
+    standing_truncation: Optional[float] = None  # the truncation they were re-estimated at
 
 
 @dataclass
@@ -142,6 +145,7 @@ def evaluate(
     device: Optional[str] = None,
     allow_download: Optional[bool] = None,
     log: Optional[Callable[[str], None]] = None,
+    intra_fid_reference: str = "matched",
 ) -> EvalReport:
     """Measure `source` (a checkpoint, or a data source for real-vs-real floors) against `data`/`split`.
 
@@ -152,13 +156,16 @@ def evaluate(
     `extractor` is "inception" or the path of an extractor file written by `gancli eval train-extractor`;
     downloads are tried unless `allow_download=False` or GANCLI_OFFLINE=1. `bn_mode` ("running", the
     default, or "batch") and `standing_stats` (N forward passes re-estimating BatchNorm statistics first)
-    choose how a checkpoint's BatchNorm layers normalise. Raises GancliError for anything the user can fix.
+    choose how a checkpoint's BatchNorm layers normalise. `intra_fid_reference` "matched" compares each
+    class's samples with as many real examples of the class, "all" with all of them (Miyato & Koyama).
+    Raises GancliError for anything the user can fix.
     """
     plan = prepare(
         source, data=data, metrics=metrics, num_samples=num_samples, split=split, source_split=source_split, seed=seed,
         truncations=[truncation], ema=ema, bn_mode=bn_mode, standing_stats=standing_stats, extractor=extractor,
         inception_weights=inception_weights, use_cache=use_cache, cache_dir=cache_dir, probe=probe,
         probe_train=probe_train, device=device, allow_download=allow_download, log=log,
+        intra_fid_reference=intra_fid_reference,
     )
     return measure(plan, truncation)
 
@@ -166,7 +173,7 @@ def evaluate(
 def prepare(
     source: str, *, data, metrics, num_samples, split, source_split, seed, truncations: Sequence[Optional[float]], ema,
     bn_mode, standing_stats, extractor, inception_weights, use_cache, cache_dir, probe, probe_train, device,
-    allow_download, log, default_metrics: Optional[Sequence[str]] = None,
+    allow_download, log, default_metrics: Optional[Sequence[str]] = None, intra_fid_reference: str = "matched",
 ) -> Plan:
     """Check everything `measure` will need (arguments, files, metrics, every truncation value) and open it."""
     say = log or (lambda message: None)
@@ -192,7 +199,8 @@ def prepare(
     elif extractor is not None or inception_weights is not None:
         raise GancliError("--extractor and --inception-weights apply to feature metrics (fid, kid, pr, dc, is, class-acc, "
                           "intra-fid); none is selected")
-    chosen, class_setup = prepare_classes(chosen, explicit, measured, reference, feature_extractor, count)
+    chosen, class_setup = prepare_classes(chosen, explicit, measured, reference, feature_extractor, count,
+                                          intra_fid_reference)
     if not chosen:
         raise GancliError("none of the chosen metrics applies to this model and extractor; name some with --metrics")
     needs = _needs(chosen)
@@ -216,10 +224,14 @@ def measure(plan: Plan, truncation: Optional[float]) -> EvalReport:
     say, measured, reference, kind = plan.say, plan.measured, plan.reference, plan.measured.spec.kind
     started = plan.started if plan.reference_side is None else time.perf_counter()
     timings: dict[str, float] = {}
-    if plan.measured.standing_stats and plan.measured.standing_done is None:
+    if plan.measured.standing_stats and (measured.standing_done is None or measured.standing_truncation != truncation):
+        # at the truncation the samples are drawn with, as `gancli sample --standing-stats` does
         clock = time.perf_counter()
-        say(f"re-estimating BatchNorm statistics from {measured.standing_stats} forward passes of {STANDING_BATCH}")
-        measured.standing_done = measured.pipe.standing_statistics(measured.standing_stats, batch_size=STANDING_BATCH, seed=plan.seed)
+        at = "" if truncation is None else f" at truncation {truncation:g}"
+        say(f"re-estimating BatchNorm statistics from {measured.standing_stats} forward passes of {STANDING_BATCH}{at}")
+        measured.standing_done = measured.pipe.standing_statistics(
+            measured.standing_stats, batch_size=STANDING_BATCH, seed=plan.seed, truncation=truncation)
+        measured.standing_truncation = truncation
         timings["standing_statistics_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     fake, fake_description, fake_classes = _measured_samples(measured, plan.count, seed=plan.seed, truncation=truncation, say=say)
@@ -334,12 +346,20 @@ def _class_reference(plan: Plan, extractor_description: dict, inputs: dict) -> l
     if not setup.reference_labelled:
         setup.mapping["check"] = f"not checked: --data {reference.source} has no labels for the model's classes"
         return caveats
-    plan.say(f"taking class-balanced examples of {reference.source} ({reference.identity['split']}): up to "
-             f"{max(setup.counts)} of each of {setup.num_classes} classes")
-    chosen = class_reference(reference, setup.counts)
+    wanted = setup.reference_counts or setup.counts
+    plan.say(f"taking class-balanced examples of {reference.source} ({reference.identity['split']}): "
+             + (f"up to {max(setup.counts)} of each of {setup.num_classes} classes" if setup.reference_counts is None
+                else f"every example of each of {setup.num_classes} classes"))
+    chosen = class_reference(reference, wanted)
     setup.mapping["reference_examples"] = chosen.description
     short = [k for k, (have, want) in enumerate(zip(chosen.counts, setup.counts)) if have < want]
-    if short:
+    if setup.intra_fid and min(setup.counts) < FEW_PER_CLASS:
+        caveats.append(
+            f"intra-FID: {min(setup.counts)} samples per class (N/K = {plan.count}/{setup.num_classes}) is few; each "
+            f"class's FID is biased upwards, more so the fewer: compare only at equal N, or use -n "
+            f"{FEW_PER_CLASS * setup.num_classes} or more (Miyato & Koyama generate 5000 per class)"
+        )
+    if short and setup.reference_counts is None:
         caveats.append(
             f"intra-FID: --data {reference.source} ({reference.identity['split']}) has fewer examples than samples of "
             f"class(es) {', '.join(map(str, short))}: those classes compare unequal N"

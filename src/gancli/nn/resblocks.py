@@ -9,6 +9,7 @@ place: the block input is reused by the shortcut.
 Initialisation (``init``, see :mod:`gancli.nn.initialization`): with
 ``"xavier_uniform"`` the 3×3 residual convs get gain √2 and the 1×1 shortcut gain 1, as
 in the SNGAN reference; ``"orthogonal"`` (BigGAN) and ``"normal"`` use gain 1 throughout.
+``residual_gain`` sets the residual convs' gain instead (SAGAN's released code: 1).
 """
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ DISCRIMINATOR_NORMS = ("none", "layer")
 
 
 def _conv(
-    in_ch: int, out_ch: int, kernel_size: int, *, init: str, residual: bool, spectral_norm: bool
+    in_ch: int, out_ch: int, kernel_size: int, *, init: str, residual: bool, spectral_norm: bool,
+    residual_gain: Optional[float] = None,
 ) -> nn.Conv2d:
     conv = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
-    gain = math.sqrt(2.0) if residual and init == "xavier_uniform" else 1.0
+    if not residual:
+        gain = 1.0
+    elif residual_gain is not None:
+        gain = residual_gain
+    else:
+        gain = math.sqrt(2.0) if init == "xavier_uniform" else 1.0
     init_weights(conv, init, gain=gain)
     return _spectral_norm(conv) if spectral_norm else conv
 
@@ -65,6 +72,7 @@ class GeneratorResBlock(nn.Module):
         upsample: bool = True,
         spectral_norm: bool = False,
         init: str = "xavier_uniform",
+        residual_gain: Optional[float] = None,
     ) -> None:
         super().__init__()
         if norm not in GENERATOR_NORMS:
@@ -86,9 +94,11 @@ class GeneratorResBlock(nn.Module):
             return ConditionalBatchNorm2d(channels, cond_dim=cond_dim, spectral_norm=spectral_norm, init=init)
 
         self.norm1 = make_norm(in_ch)
-        self.conv1 = _conv(in_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
+        self.conv1 = _conv(in_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm,
+                           residual_gain=residual_gain)
         self.norm2 = make_norm(out_ch)
-        self.conv2 = _conv(out_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
+        self.conv2 = _conv(out_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm,
+                           residual_gain=residual_gain)
         self.shortcut: Optional[nn.Conv2d] = None
         if upsample or in_ch != out_ch:
             self.shortcut = _conv(in_ch, out_ch, 1, init=init, residual=False, spectral_norm=spectral_norm)
@@ -143,6 +153,7 @@ class DiscriminatorResBlock(nn.Module):
         hidden_ch: Optional[int] = None,
         init: str = "xavier_uniform",
         norm: str = "none",
+        residual_gain: Optional[float] = None,
     ) -> None:
         super().__init__()
         check_init_scheme(init)
@@ -160,8 +171,10 @@ class DiscriminatorResBlock(nn.Module):
         # Layernorm) before each ReLU; never BatchNorm, which would mix the penalty's examples
         self.norm1 = nn.GroupNorm(1, in_ch) if norm == "layer" else None
         self.norm2 = nn.GroupNorm(1, hidden_ch) if norm == "layer" else None
-        self.conv1 = _conv(in_ch, hidden_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
-        self.conv2 = _conv(hidden_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm)
+        self.conv1 = _conv(in_ch, hidden_ch, 3, init=init, residual=True, spectral_norm=spectral_norm,
+                           residual_gain=residual_gain)
+        self.conv2 = _conv(hidden_ch, out_ch, 3, init=init, residual=True, spectral_norm=spectral_norm,
+                           residual_gain=residual_gain)
         self.shortcut: Optional[nn.Conv2d] = None
         if first or downsample or in_ch != out_ch:
             self.shortcut = _conv(in_ch, out_ch, 1, init=init, residual=False, spectral_norm=spectral_norm)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from gancli.objective import AdversarialObjective, Step
@@ -52,6 +53,16 @@ class BigGANObjective(AdversarialObjective):
 
     # cross-replica BatchNorm on several GPUs (the trainer converts the BatchNorm layers)
     sync_batchnorm = True
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        # G's forward batch travels with the run, so a resumed run's first standing pass (a checkpoint or
+        # sample grid before its first G step) uses it too, not the class default
+        return {**super().state_tensors(), "standing_batch_size": torch.tensor(self.standing_batch_size)}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        if "standing_batch_size" in tensors:
+            self.standing_batch_size = int(tensors["standing_batch_size"])
+        super().load_state_tensors({k: v for k, v in tensors.items() if k != "standing_batch_size"})
 
     def g_loss(self, s: Step) -> dict[str, Tensor]:
         self.standing_batch_size = s.batch_size  # G's forward batch: the standing passes' size

@@ -53,6 +53,10 @@ class _ResNetGANConfig(LinearLRDecaySettings):
         "xavier_uniform", description="weight init: xavier_uniform (the papers' code), orthogonal (StudioGAN, BigGAN), "
         "normal N(0, 0.02)",
     )
+    residual_gain: Optional[float] = Field(
+        None, gt=0, description="gain of the residual blocks' 3×3 convs (None: √2 with xavier_uniform, as "
+        "sngan_projection's GlorotUniform(√2); 1 otherwise)",
+    )
 
 
 class SNGANConfig(_ResNetGANConfig):
@@ -68,6 +72,12 @@ class SAGANConfig(_ResNetGANConfig):
     """Zhang et al. 2019, section 5: SN in G and D, TTUR lr_D 4e-4 / lr_G 1e-4, Adam β1 = 0, β2 = 0.9, 1:1 updates."""
 
     n_critic: int = Field(1, ge=1, description="D updates per G update (SAGAN: 1, with TTUR)")
+    beta2: float = Field(0.9, ge=0, lt=1, description="Adam β2 (the paper's 0.9; the released code keeps TF's "
+                         "default 0.999, and both use ε = 1e-8)")
+    residual_gain: Optional[float] = Field(
+        1.0, gt=0, description="gain of the residual blocks' 3×3 convs (1: the released code's xavier_initializer "
+        "on every conv; SNGAN's reference uses √2)",
+    )
     lr_g: float = Field(1e-4, gt=0, description="G learning rate (TTUR)")
     lr_d: float = Field(4e-4, gt=0, description="D learning rate (TTUR)")
     g_spectral_norm: bool = Field(True, description="spectral norm on every G weight (SAGAN: yes)")

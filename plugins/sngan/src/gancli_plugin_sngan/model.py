@@ -87,11 +87,12 @@ def _build(
     G = ResNetGenerator(
         layout=layout, z_dim=config.z_dim, g_ch=config.g_ch, channels=spec.channels, num_classes=num_classes,
         spectral_norm=config.g_spectral_norm, attention_at=attention_at, init=config.init,
+        residual_gain=config.residual_gain,
     )
     D = ResNetDiscriminator(
         layout=layout, resolution=spec.resolution, d_ch=config.d_ch, channels=spec.channels, num_classes=num_classes,
         spectral_norm=config.d_spectral_norm, attention_at=attention_at, init=config.init, wide=wide_d,
-        head_bias=head_bias,
+        head_bias=head_bias, residual_gain=config.residual_gain,
     )
     optimizer = OptimizerSettings(name="adam", lr_g=config.lr_g, lr_d=config.lr_d, betas=(config.beta1, config.beta2))
     # hinge loss (Miyato et al. 2018 eq. 16-17; Zhang et al. 2019 eq. 5); the core objective also decays the

@@ -54,6 +54,7 @@ class ResNetGenerator(nn.Module):
         spectral_norm: bool = False,
         attention_at: Optional[int] = None,
         init: str = "xavier_uniform",
+        residual_gain: Optional[float] = None,
     ) -> None:
         super().__init__()
         self.z_dim = z_dim
@@ -64,7 +65,7 @@ class ResNetGenerator(nn.Module):
         norm = "class" if num_classes else "batch"
         self.blocks = nn.ModuleList(
             GeneratorResBlock(c_in, c_out, norm=norm, num_classes=num_classes, upsample=True,
-                              spectral_norm=spectral_norm, init=init)
+                              spectral_norm=spectral_norm, init=init, residual_gain=residual_gain)
             for c_in, c_out in zip(widths[:-1], widths[1:])
         )
         self.attention_after = _attention_index(layout.generator_resolutions(), attention_at)
@@ -112,15 +113,17 @@ class ResNetDiscriminator(nn.Module):
         init: str = "xavier_uniform",
         wide: bool = False,
         head_bias: bool = True,
+        residual_gain: Optional[float] = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         widths = [d_ch * m for m in layout.discriminator]
         blocks = [DiscriminatorResBlock(channels, widths[0], downsample=layout.downsample[0], first=True,
-                                        spectral_norm=spectral_norm, init=init)]
+                                        spectral_norm=spectral_norm, init=init, residual_gain=residual_gain)]
         for c_in, c_out, down in zip(widths[:-1], widths[1:], layout.downsample[1:]):
             blocks.append(DiscriminatorResBlock(c_in, c_out, downsample=down, spectral_norm=spectral_norm,
-                                                hidden_ch=c_out if wide else None, init=init))
+                                                hidden_ch=c_out if wide else None, init=init,
+                                                residual_gain=residual_gain))
         self.blocks = nn.ModuleList(blocks)
         self.attention_after = _attention_index(layout.discriminator_resolutions(resolution), attention_at)
         self.attention: Optional[SelfAttention] = None
