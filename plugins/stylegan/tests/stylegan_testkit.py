@@ -13,22 +13,29 @@ from gancli.objective import Step
 from gancli.train.loop import train
 from gancli_plugin_stylegan.config import StyleGANConfig
 from gancli_plugin_stylegan.model import build
+from gancli_plugin_stylegan.stylegan2.config import StyleGAN2Config
+from gancli_plugin_stylegan.stylegan2.model import build as build_stylegan2
 
 # 4 channels at every resolution up to 32², an 8-wide two-layer mapping network
 TINY = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "fmap_base": 64, "fmap_max": 4}
 
 
-def tiny_config(**settings) -> StyleGANConfig:
-    return StyleGANConfig(**{**TINY, **settings})
+FAMILIES = ("stylegan", "stylegan2")
+
+
+def tiny_config(family: str = "stylegan", **settings):
+    model = StyleGAN2Config if family == "stylegan2" else StyleGANConfig
+    return model(**{**TINY, **settings})
 
 
 def spec(resolution: int = 32, channels: int = 1) -> DataSpec:
     return DataSpec(kind="image", channels=channels, resolution=resolution, name="tiny")
 
 
-def build_tiny(resolution: int = 32, channels: int = 1, seed: int = 0, **settings):
+def build_tiny(resolution: int = 32, channels: int = 1, seed: int = 0, family: str = "stylegan", **settings):
     torch.manual_seed(seed)
-    return build(tiny_config(**settings), spec(resolution, channels))
+    builder = build_stylegan2 if family == "stylegan2" else build
+    return builder(tiny_config(family, **settings), spec(resolution, channels))
 
 
 def image_data(n: int = 32, channels: int = 1, resolution: int = 32) -> TensorData:
@@ -59,11 +66,12 @@ def randomize_noise_strengths(G, seed: int = 1) -> None:
                 p.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
-def train_tiny(out: Path, *, steps: int, overrides: list[str] = (), data=None, resume: bool = False, **train_settings):
+def train_tiny(out: Path, *, steps: int, overrides: list[str] = (), data=None, resume: bool = False,
+               family: str = "stylegan", **train_settings):
     settings = {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 0, "checkpoint_every": steps,
                 "seed": 0, **train_settings}
     run, family_config = cfg.resolve(
-        "stylegan", flags={"data": {"source": "tiny"}, "train": settings},
+        family, flags={"data": {"source": "tiny"}, "train": settings},
         overrides=[f"{k}={v}" for k, v in TINY.items()] + list(overrides),
     )
     return train(run, family_config, out=out, data=data or image_data(), show_progress=False, resume=resume)

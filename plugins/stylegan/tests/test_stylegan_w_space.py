@@ -1,15 +1,20 @@
-"""The W-space generator protocol: mapping, truncation towards w_avg, the cutoff, noise modes."""
+"""The W-space generator protocol: mapping, truncation towards w_avg, the cutoff, noise modes (stylegan and stylegan2)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from stylegan_testkit import build_tiny, randomize_noise_strengths
+from stylegan_testkit import FAMILIES, build_tiny, randomize_noise_strengths
+
+
+@pytest.fixture(params=FAMILIES)
+def family(request):
+    return request.param
 
 
 @pytest.fixture()
-def G():
-    G = build_tiny().generator.eval()
+def G(family):
+    G = build_tiny(family=family).generator.eval()
     randomize_noise_strengths(G)
     with torch.no_grad():  # a w_avg away from 0, as after training
         G.mapping.w_avg.copy_(torch.randn(G.w_dim, generator=torch.Generator().manual_seed(7)))
@@ -20,8 +25,8 @@ def latents(n: int = 6, z_dim: int = 8, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def test_protocol_attributes():
-    G = build_tiny(resolution=64).generator
+def test_protocol_attributes(family):
+    G = build_tiny(resolution=64, family=family).generator
     assert G.truncation_space == "w"
     assert G.num_ws == 10 and G.w_dim == 8 and G.z_dim == 8 and G.num_classes == 0
     assert G.layer_resolutions == [4, 4, 8, 8, 16, 16, 32, 32, 64, 64]
@@ -88,11 +93,14 @@ def test_noise_modes(G):
         G.synthesis(w, noise_mode="fixed")
 
 
-def test_const_noise_comes_from_the_checkpointed_buffers(G):
+def test_const_noise_comes_from_the_checkpointed_buffers(G, family):
     buffers = [name for name, _ in G.named_buffers() if name.endswith("noise_const")]
-    assert len(buffers) == G.num_ws  # one noise map per layer, at its resolution
     shapes = [tuple(b.shape) for name, b in G.named_buffers() if name.endswith("noise_const")]
-    assert shapes == [(r, r) for r in G.layer_resolutions]
+    if family == "stylegan":
+        assert len(buffers) == G.num_ws  # one noise map per layer, at its resolution
+        assert shapes == [(r, r) for r in G.layer_resolutions]
+    else:  # one per modulated conv: one at 4², two at every other resolution (the to-RGB layers have none)
+        assert shapes == [(4, 4)] + [(r, r) for r in (8, 16, 32) for _ in range(2)]
 
 
 def test_eval_images_lie_in_range_training_images_are_raw(G):
