@@ -275,6 +275,7 @@ def test_even_and_odd_filters_resample_as_upfirdn2d(taps, up, down):
     got = blur(x)
     assert got.shape == (2, 3, 8 * up // down, 6 * up // down)
     assert torch.allclose(got, expected, atol=1e-12)  # an asymmetric filter checks the flip too
+    assert torch.allclose(blur.forward_planes(x), expected, atol=1e-12)  # the form traced for export
 
 
 def test_1_3_3_1_resampling_is_centred_on_the_new_grid():

@@ -210,27 +210,16 @@ def _lower_for_tracing(module: torch.nn.Module) -> torch.nn.Module:
 
     :class:`gancli.nn.style.Blur` expands its taps to the input's channel count, so a traced graph
     builds the depthwise kernel from the input's shape and the ONNX exporter refuses a convolution
-    with a kernel of unknown shape; blurring every (N·C) plane with one 1-channel kernel computes the
-    same. The folded copy alone is changed; the export is checked against the original generator.
+    with a kernel of unknown shape; ``Blur.forward_planes`` filters every (N·C) plane with one
+    1-channel kernel, which computes the same (resampling and padding included). The folded copy
+    alone is changed; the export is checked against the original generator.
     """
-    import types
-
     from gancli.nn.style import Blur
 
     for layer in module.modules():
         if isinstance(layer, Blur):
-            layer.forward = types.MethodType(_blur_planes, layer)
+            layer.forward = layer.forward_planes
     return module
-
-
-def _blur_planes(self, x: torch.Tensor) -> torch.Tensor:
-    k = self.kernel.numel()
-    pad = k // 2
-    kernel = self.kernel.to(x.dtype)
-    planes = x.reshape(-1, 1, x.shape[-2], x.shape[-1])
-    planes = torch.nn.functional.conv2d(planes, kernel.view(1, 1, 1, k), padding=(0, pad))
-    planes = torch.nn.functional.conv2d(planes, kernel.view(1, 1, k, 1), padding=(pad, 0))
-    return planes.reshape(x.shape)
 
 
 def _graph_options(pipe, truncation: Optional[float], noise_mode: Optional[str]) -> dict[str, Any]:

@@ -362,6 +362,15 @@ class Blur(nn.Module):
         self.register_buffer("kernel", taps_1d * math.sqrt(self.gain), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._filter(x, planes=False)
+
+    def forward_planes(self, x: Tensor) -> Tensor:
+        """The same result, filtering every (N·C) plane with one 1-channel kernel instead of a depthwise
+        kernel expanded to the input's channels: graphs traced for export (gancli.export) see the kernel
+        as a constant of known shape."""
+        return self._filter(x, planes=True)
+
+    def _filter(self, x: Tensor, *, planes: bool) -> Tensor:
         n, channels, h, w = x.shape
         if self.up > 1:
             # zero insertion: each pixel followed by up − 1 zeros along both axes
@@ -375,8 +384,13 @@ class Blur(nn.Module):
         # flipped taps: a convolution, as upfirdn2d's (flip_filter=False); conv2d itself correlates
         kernel = self.kernel.flip(0).to(x.dtype)
         # two 1-D passes: the same result as the k×k outer-product kernel at 2k instead of k² taps
-        x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
-        x = F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+        if planes:
+            y = x.reshape(-1, 1, x.shape[-2], x.shape[-1])
+            y = F.conv2d(F.conv2d(y, kernel.view(1, 1, 1, k)), kernel.view(1, 1, k, 1))
+            x = y.reshape(n, channels, y.shape[-2], y.shape[-1])
+        else:
+            x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+            x = F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
         if self.down > 1:
             x = x[..., :: self.down, :: self.down]
         return x

@@ -70,8 +70,9 @@ def path_lengths(images: Tensor, ws: Tensor, noise: Tensor) -> Tensor:
     like the images (NVlabs: N(0, 1)/√(H·W)). The graph is kept (create_graph) so that a
     penalty on the lengths trains the generator.
     """
-    (grads,) = torch.autograd.grad((images.float() * noise).sum(), ws, create_graph=True)
-    return grads.float().square().sum(dim=2).mean(dim=1).sqrt()
+    wide = torch.promote_types(images.dtype, torch.float32)  # half precision up to float32, float64 kept
+    (grads,) = torch.autograd.grad((images.to(wide) * noise.to(wide)).sum(), ws, create_graph=True)
+    return grads.to(wide).square().sum(dim=2).mean(dim=1).sqrt()
 
 
 def path_length_penalty(lengths: Tensor, pl_mean: Tensor, decay: float, *,

@@ -1,0 +1,149 @@
+"""StyleGAN2's objective: the paper's settings, lazy phases and their scaling, path length, state, resume."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gancli import checkpoint as ckpt_io
+from gancli.errors import GancliError
+from gancli.testing import check_family
+from gancli_plugin_stylegan.stylegan2.config import StyleGAN2Config
+from gancli_plugin_stylegan.stylegan2.objective import path_length_penalty, path_lengths
+from stylegan_testkit import build_tiny, make_step, real_batch, spec, train_tiny
+
+
+def test_paper_defaults():
+    c = StyleGAN2Config()
+    assert (c.z_dim, c.w_dim, c.mapping_layers, c.mapping_lr_multiplier, c.w_avg_beta) == (512, 512, 8, 0.01, 0.995)
+    assert (c.fmap_base, c.fmap_max, c.resample_taps) == (16384, 512, (1.0, 3.0, 3.0, 1.0))  # config F
+    assert (c.lr, c.beta1, c.beta2, c.eps) == (0.002, 0.0, 0.99, 1e-8)
+    assert (c.r1_gamma, c.r1_interval) == (10.0, 16)
+    assert (c.pl_weight, c.pl_interval, c.pl_decay, c.pl_batch_shrink) == (2.0, 4, 0.01, 2)
+    assert c.style_mixing_prob == 0.9 and c.mbstd_group_size == 4
+    assert StyleGAN2Config.train_defaults == {"batch_size": 32, "ema": True, "ema_half_life_kimg": 10.0}
+
+
+def test_phases_are_d_lazy_r1_g_and_lazy_path_length():
+    phases = build_tiny(resolution=16, family="stylegan2").objective.phases()
+    assert [(p.name, p.network, p.interval, p.real) for p in phases] == [
+        ("D", "D", 1, "new"), ("Dreg", "D", 16, "last"), ("G", "G", 1, "none"), ("Gpl", "G", 4, "none")]
+    none = build_tiny(resolution=16, family="stylegan2", r1_gamma=0.0, pl_weight=0.0).objective.phases()
+    assert [p.name for p in none] == ["D", "G"]
+
+
+def test_lazy_intervals_scale_both_optimizers_lr_and_betas():
+    """stylegan2-ada training_loop.py: mb_ratio c = k / (k + 1), lr·c, β^c, for G (k = 4) and D (k = 16).
+    By hand: D c = 16/17 = 0.941176…, lr 0.002·16/17 = 0.00188235…, β2 = exp(ln 0.99 · 16/17) = 0.9905855;
+    G c = 4/5, lr 0.0016, β2 = exp(ln 0.99 · 0.8) = 0.9919920. β1 = 0^c = 0."""
+    gan = build_tiny(resolution=16, family="stylegan2")
+    opt_g, opt_d = gan.objective.optimizers(gan.generator, gan.discriminator)
+    (g,), (d,) = opt_g.param_groups, opt_d.param_groups
+    assert d["lr"] == pytest.approx(0.00188235294, rel=1e-9)
+    assert d["betas"][0] == 0.0 and d["betas"][1] == pytest.approx(0.9905855, abs=1e-7)
+    assert g["lr"] == pytest.approx(0.0016, rel=1e-12)
+    assert g["betas"][0] == 0.0 and g["betas"][1] == pytest.approx(0.9919920, abs=1e-7)
+    # no lazy regularization (interval 1, or the regularizer off): the settings as given
+    plain = build_tiny(resolution=16, family="stylegan2", r1_interval=1, pl_weight=0.0)
+    opt_g, opt_d = plain.objective.optimizers(plain.generator, plain.discriminator)
+    for group in (opt_g.param_groups[0], opt_d.param_groups[0]):
+        assert group["lr"] == 0.002 and tuple(group["betas"]) == (0.0, 0.99)
+
+
+def test_lazy_passes_scale_their_loss_by_the_interval():
+    gan = build_tiny(resolution=16, family="stylegan2")
+    G, D, objective = gan.generator.train(), gan.discriminator, gan.objective
+    s = make_step(G, D, real_batch(8, resolution=16), index=0)
+    r1 = objective.d_regularization(s)
+    assert r1["loss"].item() == pytest.approx(0.5 * 10.0 * 16 * r1["r1"].item(), rel=1e-6)
+    pl = objective.g_regularization(make_step(G, D, None, batch_size=8, device="cpu", phase_index=3))
+    assert pl["loss"].item() == pytest.approx(2.0 * 4 * pl["pl_penalty"].item(), rel=1e-6)
+
+
+def _linear_generator(jacobian: torch.Tensor, layers: int, dim: int, image: tuple[int, int, int]):
+    """g(w) = J·vec(w) as an image: a generator whose Jacobian is J everywhere."""
+    def g(ws: torch.Tensor) -> torch.Tensor:
+        return (ws.flatten(1) @ jacobian.T).reshape(ws.shape[0], *image)
+    return g
+
+
+def test_path_length_penalty_is_zero_for_a_scaled_orthogonal_jacobian_at_the_target_length():
+    """For J = a·Q (Q orthogonal) ‖Jᵀy‖ = a‖y‖; with y = ±1/√(H·W) per pixel ‖y‖² = C, so every example's length
+    √(‖Jᵀy‖² / layers) is a·√(C / layers): at that target a the penalty is 0; a Jacobian that is not a scaled
+    orthogonal map, or the right map at another target, gives a positive penalty."""
+    g = torch.Generator().manual_seed(0)
+    layers, dim, image = 2, 8, (1, 4, 4)  # 16 w values → 16 pixels
+    n = 32
+    q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))
+    scale = 1.7
+    target = torch.tensor(scale * math.sqrt(1 / layers), dtype=torch.float64)
+    signs = torch.randint(0, 2, (n, *image), generator=g).double() * 2 - 1
+    noise = signs / math.sqrt(image[1] * image[2])
+
+    def penalty_for(jacobian, pl_mean):
+        ws = torch.randn(n, layers, dim, generator=g, dtype=torch.float64, requires_grad=True)
+        lengths = path_lengths(_linear_generator(jacobian, layers, dim, image)(ws), ws, noise)
+        return path_length_penalty(lengths, pl_mean, 0.01)
+
+    penalty, new_mean = penalty_for(scale * q, target)
+    assert penalty.item() == pytest.approx(0.0, abs=1e-20)
+    assert new_mean.item() == pytest.approx(target.item(), rel=1e-12)  # a at the lengths stays there
+    wrong_target, _ = penalty_for(scale * q, target * 1.5)
+    assert wrong_target.item() > 0.1 * target.item() ** 2
+    stretched = scale * q @ torch.diag(torch.linspace(0.3, 2.0, 16, dtype=torch.float64))
+    not_orthogonal, _ = penalty_for(stretched, target)
+    assert not_orthogonal.item() > 1e-3
+
+
+def test_the_path_length_pass_moves_pl_mean_by_the_decay_and_trains_g():
+    gan = build_tiny(resolution=16, family="stylegan2")
+    G, D, objective = gan.generator.train(), gan.discriminator, gan.objective
+    assert objective.pl_mean.item() == 0.0
+    terms = objective.g_regularization(make_step(G, D, None, batch_size=8, device="cpu", phase_index=3))
+    assert objective.pl_mean.item() == pytest.approx(0.01 * terms["pl_length"].item(), rel=1e-6)
+    terms["loss"].backward()
+    grads = [p.grad for name, p in G.named_parameters() if name.startswith("synthesis") and "noise" not in name]
+    assert any(gr is not None and gr.abs().sum() > 0 for gr in grads)
+    state = objective.state_tensors()
+    other = build_tiny(resolution=16, family="stylegan2").objective
+    other.load_state_tensors(state)
+    assert torch.equal(other.pl_mean, objective.pl_mean.cpu())
+
+
+def test_the_path_length_pass_uses_half_the_batch():
+    gan = build_tiny(resolution=16, family="stylegan2")
+    seen = []
+    hook = gan.generator.synthesis.register_forward_hook(lambda m, args, out: seen.append(out.shape[0]))
+    gan.objective.g_regularization(make_step(gan.generator.train(), gan.discriminator, None, batch_size=8,
+                                             device="cpu", phase_index=3))
+    hook.remove()
+    assert seen == [4]
+
+
+def test_conformance_kit():
+    report = check_family("stylegan2")
+    assert any("resume is bit-exact" in line for line in report.passed)
+
+
+def test_resume_is_bit_exact_with_both_lazy_regularizers_due(tmp_path):
+    overrides = ["r1_interval=2", "pl_interval=3"]
+    straight = train_tiny(tmp_path / "straight", steps=6, overrides=overrides, family="stylegan2")
+    train_tiny(tmp_path / "resumed", steps=4, overrides=overrides, family="stylegan2")
+    resumed = train_tiny(tmp_path / "resumed", steps=6, overrides=overrides, family="stylegan2", resume=True)
+    a, b = ckpt_io.read(straight.last_checkpoint), ckpt_io.read(resumed.last_checkpoint)
+    ta, tb = a.tensors(""), b.tensors("")
+    assert set(ta) == set(tb)
+    assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []
+    pl = [k for k in ta if k.endswith("pl_mean")]
+    assert pl and all(ta[k].item() > 0 for k in pl)  # the path-length state is in the checkpoint and moved
+
+
+def test_user_errors_are_one_line():
+    from gancli_plugin_stylegan.stylegan2.model import build
+
+    with pytest.raises(GancliError, match="8 to 1024"):
+        build(StyleGAN2Config(), spec(resolution=4))
+    with pytest.raises(GancliError, match="divisible by 4"):
+        gan = build_tiny(resolution=16, family="stylegan2")
+        gan.objective.d_loss(make_step(gan.generator, gan.discriminator, real_batch(6, resolution=16)))
