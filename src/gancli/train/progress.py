@@ -87,3 +87,21 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+SPEED_PROBE_STEPS = 3  # iterations timed before estimating how long a CPU run takes
+
+
+def warn_if_days(seconds: float, steps_done: int, steps_left: int, display) -> None:
+    """One warning when the run, at the speed of its first steps, would take a day or more on the CPU."""
+    estimate = seconds / steps_done * steps_left
+    if estimate < 86400:
+        return
+    display.log(
+        f"warning: at {seconds / steps_done:.1f} s per step on this CPU the remaining {steps_left} steps would take "
+        f"about {estimate / 86400:.1f} days; train on a GPU, or use fewer --steps or a lower --resolution"
+    )
+    if not display.enabled:
+        print(f"warning: this CPU run would take about {estimate / 86400:.1f} days ({seconds / steps_done:.1f} s "
+              f"per step, {steps_left} steps left); train on a GPU, or use fewer --steps or a lower --resolution",
+              file=sys.stderr)
