@@ -98,3 +98,17 @@ def test_plugins_check_command(cli):
     result = cli("plugins", "check", "dcgan")
     assert result.exit_code == 0, result.output
     assert "checks passed" in result.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_plugins_list_is_one_line_per_family_within_the_terminal(cli, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = cli("plugins", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    families = plugins.discover()
+    assert len(lines) == 1 + len(families)  # a header and one line each
+    assert all(len(line) <= columns for line in lines), max(lines, key=len)
+    assert [line.split()[0] for line in lines[1:]] == list(families)
+    dcgan = next(line for line in lines if line.startswith("dcgan "))
+    assert "Deep convolutional GAN" in dcgan if columns >= 80 else dcgan.endswith("…")

@@ -26,19 +26,35 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Machine-rea
         typer.echo(json_lib.dumps(rows, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="gancli families", show_lines=False)
-    for column in ("family", "distribution", "version", "status", "summary"):
-        table.add_column(column)
-    for r in records.values():
-        status = "[green]ok[/]" if r.ok else f"[yellow]warning: {r.error}[/]"
-        table.add_row(r.name, r.distribution, r.version, status, r.family.summary if r.family else "")
     console = Console()
     if not records:
         console.print("no families installed; pip install gancli-plugin-dcgan (or another gancli-plugin-*)")
         return
-    console.print(table)
+    # one line per family, whatever the terminal's width; `gancli plugins info NAME` has the whole story
+    rows = [(r.name, r.version, r.distribution,
+             short_summary(r.family.summary) if r.family and r.ok else f"warning: {r.error}", r.ok)
+            for r in records.values()]
+    widths = [max(len(row[i]) for row in rows + [("family", "version", "distribution", "", True)]) for i in range(3)]
+    room = max(console.width - sum(widths) - 3, 10)
+
+    def line(name: str, version: str, distribution: str, summary: str) -> str:
+        if len(summary) > room:
+            summary = summary[: room - 1] + "…"
+        return f"{name:<{widths[0]}} {version:<{widths[1]}} {distribution:<{widths[2]}} {summary}".rstrip()
+
+    console.print(line("family", "version", "distribution", "summary (the whole one: gancli plugins info NAME)"),
+                  style="bold", markup=False, highlight=False, soft_wrap=True)
+    for name, version, distribution, summary, ok in rows:
+        console.print(line(name, version, distribution, summary), style=None if ok else "yellow", markup=False,
+                      highlight=False, soft_wrap=True)
+
+
+def short_summary(summary: str) -> str:
+    """The summary up to its first colon or semicolon: the family in a few words."""
+    for mark in (":", ";", " ("):
+        summary = summary.split(mark, 1)[0]
+    return summary.strip()
 
 
 @plugins_app.command("info")
