@@ -276,6 +276,8 @@ def test_even_and_odd_filters_resample_as_upfirdn2d(taps, up, down):
     assert got.shape == (2, 3, 8 * up // down, 6 * up // down)
     assert torch.allclose(got, expected, atol=1e-12)  # an asymmetric filter checks the flip too
     assert torch.allclose(blur.forward_planes(x), expected, atol=1e-12)  # the form traced for export
+    correlated = Blur(taps, up=up, down=down, flip_filter=True).double()(x)
+    assert torch.allclose(correlated, _upfirdn_reference(x, taps[::-1], up, down, pad, gain=up * up), atol=1e-12)
 
 
 def test_1_3_3_1_resampling_is_centred_on_the_new_grid():

@@ -300,8 +300,9 @@ class Blur(nn.Module):
     StyleGAN2's ``resample_filter``. The steps are those of stylegan2-ada-pytorch's
     ``upfirdn2d``: insert ``up − 1`` zeros after every pixel (the kernel is then scaled by
     ``gain``, default ``up²``, so a constant image keeps its value), pad with zeros
-    (``padding`` = (before, after), the same on both axes), convolve ("valid"), keep every
-    ``down``-th pixel.
+    (``padding`` = (before, after), the same on both axes; negative values crop), convolve
+    ("valid"; ``flip_filter=True`` correlates instead, which matters for asymmetric taps), keep
+    every ``down``-th pixel.
 
     Default padding: without resampling the taps must be odd in number and the padding is
     ``len(taps) // 2`` on both sides, so the filter is centred and the size kept (v1's
@@ -328,6 +329,7 @@ class Blur(nn.Module):
         down: int = 1,
         padding: int | tuple[int, int] | None = None,
         gain: float | None = None,
+        flip_filter: bool = False,
     ):
         super().__init__()
         taps_1d = torch.as_tensor(list(taps), dtype=torch.float32)
@@ -357,6 +359,7 @@ class Blur(nn.Module):
         self.up = int(up)
         self.down = int(down)
         self.padding = (int(padding[0]), int(padding[1]))
+        self.flip_filter = bool(flip_filter)
         # the 2-D gain up² is split over the two 1-D passes
         self.gain = float(up * up) if gain is None else float(gain)
         self.register_buffer("kernel", taps_1d * math.sqrt(self.gain), persistent=False)
@@ -381,8 +384,8 @@ class Blur(nn.Module):
             x = x[..., max(-before, 0): x.shape[-2] - max(-after, 0), max(-before, 0): x.shape[-1] - max(-after, 0)]
         x = F.pad(x, (max(before, 0), max(after, 0), max(before, 0), max(after, 0)))
         k = self.kernel.numel()
-        # flipped taps: a convolution, as upfirdn2d's (flip_filter=False); conv2d itself correlates
-        kernel = self.kernel.flip(0).to(x.dtype)
+        # flipped taps: a convolution, as upfirdn2d's default; flip_filter=True correlates (conv2d's own sense)
+        kernel = (self.kernel if self.flip_filter else self.kernel.flip(0)).to(x.dtype)
         # two 1-D passes: the same result as the k×k outer-product kernel at 2k instead of k² taps
         if planes:
             y = x.reshape(-1, 1, x.shape[-2], x.shape[-1])
