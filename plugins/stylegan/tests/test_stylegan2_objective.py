@@ -147,3 +147,21 @@ def test_user_errors_are_one_line():
     with pytest.raises(GancliError, match="divisible by 4"):
         gan = build_tiny(resolution=16, family="stylegan2")
         gan.objective.d_loss(make_step(gan.generator, gan.discriminator, real_batch(6, resolution=16)))
+
+
+def test_losses_and_both_regularizers_run_under_bf16_autocast():
+    gan = build_tiny(resolution=16, family="stylegan2")
+    G, D, objective = gan.generator.train(), gan.discriminator, gan.objective
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    real = real_batch(8, resolution=16)
+    for loss, s in ((objective.d_loss, make_step(G, D, real, autocast=autocast)),
+                    (objective.d_regularization, make_step(G, D, real, autocast=autocast)),
+                    (objective.g_loss, make_step(G, D, None, batch_size=8, device="cpu", autocast=autocast)),
+                    (objective.g_regularization, make_step(G, D, None, batch_size=8, device="cpu", autocast=autocast))):
+        terms = loss(s)
+        assert terms["loss"].dtype == torch.float32 and torch.isfinite(terms["loss"]), loss.__name__
+        terms["loss"].backward()
+    assert torch.isfinite(objective.pl_mean) and objective.pl_mean.item() > 0

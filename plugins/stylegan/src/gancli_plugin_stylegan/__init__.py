@@ -29,4 +29,15 @@ STYLEGAN2 = Family(
                     "r1_interval": 2, "pl_interval": 2},
     check_resolution=16,
     recipes="gancli_plugin_stylegan:recipes",
+    notes=(
+        "style mixing draws its decision and crossover per image, not per minibatch as NVlabs' run_G, so that "
+        "a batch split over processes or micro-batches draws the same numbers (as the stylegan family)",
+        "the running path length pl_mean is updated from the mean length over all processes (NVlabs keep one "
+        "per GPU); with train.accumulate > 1 it moves once per micro-batch, as NVlabs' rounds do",
+        "the stage order is D, Dreg, G, Gpl (NVlabs: Gmain, Greg, Dmain, Dreg), so that the G step reuses the "
+        "D step's fakes and their graph",
+        "no fp16-specific paths (num_fp16_res, conv_clamp, weight pre-normalisation); bf16 autocast runs as is",
+        "not yet: EMA ramp-up (ema_rampup), x-flips of the data (--mirror) and --augment ada/diffaugment, "
+        "which need trainer hooks (gancli.augment has the transforms and the p controller)",
+    ),
 )
