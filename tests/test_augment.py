@@ -192,3 +192,27 @@ def test_user_errors():
     with pytest.raises(ValueError, match="policy"):
         diffaugment(images(), "colour")
     assert math.isnan(AdaController().statistic)
+
+
+def _step(n, rank=0, world_size=1, seed=3):
+    from gancli.objective import Step
+
+    net = torch.nn.Identity()
+    return Step(index=5, real=None, labels=None, G=net, D=net, z_dim=1, num_classes=0, seed=seed, phase_index=1,
+                rank=rank, world_size=world_size, batch_size=n, device="cpu")
+
+
+@pytest.mark.parametrize("augment", [
+    lambda x, s: diffaugment(x, draws=s),
+    lambda x, s: diffaugment(x, p=0.5, draws=s),
+    lambda x, s: ada(x, 0.7, draws=s),
+])
+def test_draws_through_a_step_do_not_depend_on_how_the_batch_is_split(augment):
+    """With a Step's counter-based draws two processes with half the batch each augment their halves exactly as
+    one process augments the whole batch (ADA's reflect padding is sized for the batch at hand, which moves
+    nothing but rounding)."""
+    x = images(n=8, channels=3)
+    whole = augment(x, _step(8))
+    halves = torch.cat([augment(x[4 * r: 4 * (r + 1)], _step(4, rank=r, world_size=2)) for r in range(2)])
+    assert torch.allclose(whole, halves, atol=1e-5)
+    assert not torch.allclose(whole, augment(x, _step(8, seed=4)), atol=1e-3)  # another run seed, other draws
