@@ -59,6 +59,18 @@ class TrainConfig(Strict):
     )
     ema_discriminator_decay: float = Field(0.9999, gt=0, lt=1, description="decay of D's average per D update")
     channels_last: bool = Field(True, description="channels-last memory format for conv nets")
+    augment: Literal["none", "diffaugment", "ada"] = Field(
+        "none", description="differentiable augmentation of every image D sees: diffaugment (Zhao et al. 2020) or "
+        "ada (Karras et al. 2020, p adjusted from D's outputs on reals)",
+    )
+    augment_policy: Optional[str] = Field(
+        None, description="diffaugment: its policy (default color,translation,cutout); ada: its pipeline "
+        "(default bgc: blitting, geometry, colour)",
+    )
+    ada_target: float = Field(0.6, gt=0, lt=1, description="ADA: the target of E[sign D(real)]")
+    ada_interval: int = Field(4, ge=1, description="ADA: steps between adjustments of p")
+    ada_kimg: float = Field(500.0, gt=0, description="ADA: thousands of images over which p can move by 1")
+    ada_p: float = Field(0.0, ge=0, le=1, description="ADA: the augmentation probability to start from")
 
 
 class RunConfig(Strict):

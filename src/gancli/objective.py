@@ -89,6 +89,8 @@ class Step:
         generator: Optional[torch.Generator] = None,
         cache: Optional[dict[str, Any]] = None,
         reduce_mean: Optional[Callable[[Tensor], Tensor]] = None,
+        augment: Optional[Callable[[Tensor, "Step"], Tensor]] = None,
+        observe_real: Optional[Callable[[Tensor], None]] = None,
     ) -> None:
         if real is None and (batch_size is None or device is None):
             raise ValueError("a Step without a real batch needs batch_size and device")
@@ -116,6 +118,8 @@ class Step:
         self._calls = 0
         self.cache: dict[str, Any] = cache if cache is not None else {}
         self._reduce_mean = reduce_mean
+        self._augment = augment
+        self._observe_real = observe_real
 
     @property
     def batch_size(self) -> int:
@@ -174,13 +178,27 @@ class Step:
             return self.G(z, y, **kwargs)
 
     def discriminate(self, x: Tensor, y: Optional[Tensor] = None, *, fp32: bool = False, **kwargs: Any) -> Any:
-        """D's output in float32. ``fp32=True`` runs D itself in full precision (penalties)."""
+        """D's output in float32. ``fp32=True`` runs D itself in full precision (penalties).
+
+        With ``train.augment`` every image D sees here, real or generated, R1's input included,
+        is augmented first (differentiably: G's gradient and R1's input gradient pass through).
+        D's scores on this micro-batch's reals (``real`` itself, or a copy sharing its storage, as
+        the penalties make) feed ADA's statistic.
+        """
+        scores_reals = self.real is not None and x.shape == self.real.shape and x.data_ptr() == self.real.data_ptr()
         context = torch.autocast(self.device.type, enabled=False) if fp32 else self.autocast()
         with context:
-            out = self.D(x.float() if fp32 else x, y, **kwargs)
+            x = x.float() if fp32 else x
+            if self._augment is not None:
+                x = self._augment(x, self)
+            out = self.D(x, y, **kwargs)
         if isinstance(out, tuple):
-            return tuple(o.float() for o in out)
-        return out.float()
+            out = tuple(o.float() for o in out)
+        else:
+            out = out.float()
+        if scores_reals and self._observe_real is not None:
+            self._observe_real(out[0] if isinstance(out, tuple) else out)
+        return out
 
     def critic(self, y: Optional[Tensor] = None) -> Callable[[Tensor], Tensor]:
         """D as a full-precision function of its input, for gradient penalties (gancli.regularizers)."""

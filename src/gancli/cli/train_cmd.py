@@ -27,6 +27,7 @@ def train_command(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between metrics.jsonl lines."),
     max_nonfinite: Optional[int] = typer.Option(None, "--max-nonfinite", help="Skip up to N steps with non-finite losses before stopping."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="Augment every image D sees: diffaugment (Zhao et al. 2020) or ada (Karras et al. 2020: p adjusted towards E[sign D(real)] = 0.6), for small datasets; none to turn it off."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
 ) -> None:
     """Train a GAN family; writes config.toml, metrics.jsonl, samples/ and checkpoints/ into the run directory."""
@@ -38,6 +39,8 @@ def train_command(
         raise GancliError(f"--steps must be positive, got {steps}")
     if batch is not None and batch <= 0:
         raise GancliError(f"--batch must be positive, got {batch}")
+    if augment is not None and augment not in ("none", "diffaugment", "ada"):
+        raise GancliError(f"--augment must be none, diffaugment or ada, got {augment!r}")
     if precision is not None and precision not in ("no", "bf16", "fp16"):
         raise GancliError(f"--precision must be no, bf16 or fp16, got {precision!r}")
     base = None
@@ -53,7 +56,7 @@ def train_command(
         "train": {
             "steps": steps, "batch_size": batch, "precision": precision, "seed": seed,
             "sample_every": sample_every, "checkpoint_every": checkpoint_every, "log_every": log_every,
-            "max_nonfinite": max_nonfinite,
+            "max_nonfinite": max_nonfinite, "augment": augment,
         },
     }
     run, family_config = cfg.resolve(family, recipe=recipe, base=base, flags=flags, overrides=list(overrides))

@@ -21,7 +21,8 @@ from gancli.train.rundir import RunDir
 from gancli.train.state import optimizer_state
 
 
-def collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int, d_ema=None, scaler=None):
+def collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfinite: int, d_ema=None, scaler=None,
+                  augmentation=None):
     """Checkpoint tensors and JSON state; per-process state is gathered from every process."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update({f"G.{k}": v for k, v in G.state_dict().items()})
@@ -36,6 +37,8 @@ def collect_state(accelerator, G, D, ema, optimizers, objective, world, *, nonfi
         tensors.update(opt_tensors)
         meta["optimizers"][name] = opt_meta
     local = {f"objective.{k}": v for k, v in objective.state_tensors().items()}
+    if augmentation is not None:
+        local.update({f"augment.{k}": v for k, v in augmentation.state_tensors().items()})
     local["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and accelerator.device.type == "cuda":
         local["rng.cuda"] = torch.cuda.get_rng_state(accelerator.device)

@@ -29,6 +29,7 @@ from gancli.plugins import PluginFault, get_record
 from gancli.randomness import mix_seed
 from gancli.train import distributed
 from gancli.train.accelerator import check_batch, make_accelerator, maybe_sync_batchnorm
+from gancli.train.augmentation import Augmentation, sum_over_processes
 from gancli.train.checkpointing import checkpoint_metadata, collect_state, write_checkpoint
 from gancli.train.ema import EMA
 from gancli.train.failures import (
@@ -181,13 +182,16 @@ def _train_with(
     G, D = maybe_sync_batchnorm(run, objective, G, D, world, device)
     with PluginFault(record, "making the optimizers"):
         opt_g, opt_d = objective.optimizers(G, D)
+    augmentation = Augmentation.for_run(run.train)
+    if augmentation is not None and spec.kind != "image":
+        raise GancliError(f"--augment {run.train.augment} transforms images; {run.data.source} holds {spec.kind}")
     step, consumed, nonfinite = 0, 0, 0
     if resume:
         from gancli.train.resume import restore
 
         step, consumed, nonfinite = restore(
             ckpt, run=run, G=G, D=D, ema=ema, optimizers={"G": opt_g, "D": opt_d}, objective=objective,
-            rank=rank, world=world, scaler=scaler, record=record, d_ema=d_ema,
+            rank=rank, world=world, scaler=scaler, record=record, d_ema=d_ema, augmentation=augmentation,
         )
         if step >= run.train.steps:
             raise GancliError(f"the run is already at step {step}; ask for more with --steps N (N > {step})")
@@ -237,7 +241,7 @@ def _train_with(
 
     runner = PhaseRunner(run=run, phases=phases, G=G, D=D, objective=objective, optimizers=optimizers, scaler=scaler,
                          consensus=consensus, accelerator=accelerator, stream=stream, d_ema=d_ema,
-                         reduce_mean=reduce_mean)
+                         reduce_mean=reduce_mean, augmentation=augmentation)
     prepared_for_sampling = {"step": -1}
 
     def prepare_for_sampling(at_step: int) -> None:
@@ -263,7 +267,7 @@ def _train_with(
         consensus.agree()  # before the gather of per-process state
         with PluginFault(record, "saving its state"):
             tensors, state = collect_state(accelerator, G, D, ema, optimizers, objective, world, nonfinite=nonfinite,
-                                           d_ema=d_ema, scaler=scaler)
+                                           d_ema=d_ema, scaler=scaler, augmentation=augmentation)
         if bad_weights := nonfinite_weights(tensors):
             # never write a checkpoint that would poison every later resume or sample (checked on
             # every process: the weights are the same everywhere, so all of them stop together)
@@ -330,6 +334,8 @@ def _train_with(
                 elif ema is not None:
                     ema.update(G, step=step, batch_size=batch)
                 step += 1
+                if augmentation is not None:
+                    augmentation.end_step(step, batch, sum_over_processes(world, consensus))
 
                 # ---- growth, then every cadence
                 with PluginFault(record, f"growing its networks after step {step}"):
@@ -341,6 +347,8 @@ def _train_with(
                 if step % run.train.log_every == 0 or step == run.train.steps:
                     terms = {f"{prefix}/{k}": float(v.float().item()) for prefix, t in runner.last_terms.items()
                              for k, v in t.items()}
+                    if augmentation is not None:
+                        terms.update(augmentation.log_terms())
                     elapsed = time.perf_counter() - t0
                     rate = (stream.consumed - start_consumed) / elapsed if elapsed > 0 else 0.0
                     line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),

@@ -93,7 +93,7 @@ def check_resumable_checkpoint(ckpt: ckpt_io.Checkpoint, run: RunConfig, spec) -
 
 def restore(
     ckpt: ckpt_io.Checkpoint, *, run: RunConfig, G, D, ema, optimizers: dict[str, Any], objective, rank: int,
-    world: int, scaler, record, d_ema=None,
+    world: int, scaler, record, d_ema=None, augmentation=None,
 ) -> tuple[int, int, int]:
     """Load everything from ``ckpt`` into models already on their device; returns (step, images consumed,
     non-finite steps skipped so far)."""
@@ -135,6 +135,9 @@ def restore(
     }
     with PluginFault(record, "restoring its objective state"):
         objective.load_state_tensors(objective_state)
+    if augmentation is not None:  # ADA's p and its running statistic (none when the run had no ADA before)
+        augmentation.load_state_tensors(
+            {k[len(mine) + len("augment."):]: v for k, v in states.items() if k.startswith(mine + "augment.")})
     return ckpt.step, consumed, nonfinite
 
 

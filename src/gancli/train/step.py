@@ -18,11 +18,13 @@ from gancli.train.gradients import backward, optimizer_step
 
 class PhaseRunner:
     def __init__(self, *, run, phases: list[Phase], G, D, objective, optimizers: dict, scaler, consensus,
-                 accelerator, stream, d_ema, reduce_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
+                 accelerator, stream, d_ema, reduce_mean: Callable[[torch.Tensor], torch.Tensor],
+                 augmentation=None) -> None:
         self.run, self.phases, self.G, self.D, self.objective = run, phases, G, D, objective
         self.modules = {"G": G, "D": D}
         self.optimizers, self.scaler, self.consensus = optimizers, scaler, consensus
         self.accelerator, self.stream, self.d_ema, self.reduce_mean = accelerator, stream, d_ema, reduce_mean
+        self.augmentation = augmentation  # gancli.train.augmentation: what D sees is augmented first
         self.world, self.rank, self.device = accelerator.num_processes, accelerator.process_index, accelerator.device
         self.accumulate = run.train.accumulate
         self.z_dim = int(getattr(G, "z_dim"))
@@ -85,7 +87,8 @@ class PhaseRunner:
                     repeat=repeat, repeats=repeats, micro=micro, accumulate=accumulate, rank=self.rank,
                     world_size=world, images_seen=self.stream.consumed, batch_size=micro_batch, device=self.device,
                     autocast=self.accelerator.autocast, generator=self.draws, cache=caches[micro],
-                    reduce_mean=self.reduce_mean,
+                    reduce_mean=self.reduce_mean, augment=self.augmentation,
+                    observe_real=self.augmentation.observe_real if self.augmentation is not None else None,
                 )
                 terms = phase.loss(s)
                 loss = terms["loss"]
