@@ -11,6 +11,9 @@ scripts' per-iteration ``.item()`` reads.
   BigGAN-PyTorch ``train_fns.py``), plus BigGAN's orthogonal regularization of G.
 * :class:`PlainStyleGAN`: the non-saturating logistic loss with R1 on reals every step and style
   mixing through G.mapping/G.synthesis (stylegan2-ada ``loss.py``'s Gmain/Dmain/Dr1 in one loop).
+* :class:`PlainStyleGAN2`: stylegan2-ada ``training_loop.py``'s phases Gmain, Greg (path length every 4
+  steps on half the batch), Dmain, Dreg (R1 every 16 steps), each lazy phase's loss times its interval
+  and both Adam optimizers with lr·c, β^c (c = k/(k + 1)), style mixing through G.mapping/G.synthesis.
 * :class:`PlainProGAN`: WGAN-GP with the drift term at a fixed resolution (α = 1), as
   progressive_growing_of_gans' ``loss.py`` once growth is done.
 """
@@ -154,6 +157,74 @@ class PlainStyleGAN(_PlainLoop):
         loss_g.backward()
         self.optimizerG.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+
+class PlainStyleGAN2(PlainStyleGAN):
+    """StyleGAN2's lazy phases in stylegan2-ada's order: Gmain, Greg every pl_interval, Dmain, Dreg every r1_interval."""
+
+    family = "stylegan2"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        c = self.config
+        self.r1_interval, self.pl_interval = int(c.r1_interval), int(c.pl_interval)
+        self.pl_weight, self.pl_decay, self.pl_shrink = float(c.pl_weight), float(c.pl_decay), int(c.pl_batch_shrink)
+        self.pl_mean = torch.zeros(())
+        self.iteration = 0
+        lazy = self.gan.objective.lazy_settings()  # lr·c, β^c for both networks
+        eps = self.gan.objective.optimizer.eps
+        self.optimizerG = optim.Adam(self.netG.parameters(), lr=lazy["G"][0], betas=lazy["G"][1], eps=eps)
+        self.optimizerD = optim.Adam(self.netD.parameters(), lr=lazy["D"][0], betas=lazy["D"][1], eps=eps)
+
+    def generate_ws(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w = self.netG.mapping(torch.randn(b, self.nz)).clone()
+        if torch.rand(()) < self.mixing:
+            cutoff = int(torch.randint(1, w.shape[1], ()))
+            w[:, cutoff:] = self.netG.mapping(torch.randn(b, self.nz))[:, cutoff:]
+        return self.netG.synthesis(w), w
+
+    def step(self) -> dict[str, float]:
+        i, terms = self.iteration, {}
+        self.iteration += 1
+        real = self.real_batches.next()
+        b = real.size(0)
+        for p in self.netD.parameters():
+            p.requires_grad = False
+        self.optimizerG.zero_grad()
+        loss_g = F.softplus(-self.netD(self.generate_ws(b)[0])).mean()
+        loss_g.backward()
+        self.optimizerG.step()
+        terms["loss_g"] = loss_g.item()
+        if self.pl_weight > 0 and i % self.pl_interval == 0:
+            self.optimizerG.zero_grad()
+            img, ws = self.generate_ws(max(1, b // self.pl_shrink))
+            noise = torch.randn_like(img) / (img.shape[2] * img.shape[3]) ** 0.5
+            (grad,) = autograd.grad((img * noise).sum(), ws, create_graph=True)
+            lengths = grad.square().sum(2).mean(1).sqrt()
+            pl_mean = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+            self.pl_mean = pl_mean.detach()
+            loss_pl = (lengths - pl_mean).square().mean() * self.pl_weight * self.pl_interval
+            loss_pl.backward()
+            self.optimizerG.step()
+            terms["loss_pl"] = loss_pl.item()
+        for p in self.netD.parameters():
+            p.requires_grad = True
+        self.optimizerD.zero_grad()
+        with torch.no_grad():
+            fake = self.generate_ws(b)[0]
+        loss_d = F.softplus(self.netD(fake)).mean() + F.softplus(-self.netD(real)).mean()
+        loss_d.backward()
+        self.optimizerD.step()
+        terms["loss_d"] = loss_d.item()
+        if self.r1_gamma > 0 and i % self.r1_interval == 0:
+            self.optimizerD.zero_grad()
+            real_r1 = real.detach().requires_grad_(True)
+            (grad,) = autograd.grad(self.netD(real_r1).sum(), real_r1, create_graph=True)
+            loss_r1 = 0.5 * self.r1_gamma * grad.square().sum(dim=(1, 2, 3)).mean() * self.r1_interval
+            loss_r1.backward()
+            self.optimizerD.step()
+            terms["loss_r1"] = loss_r1.item()
+        return terms
 
 
 class PlainProGAN(_PlainLoop):

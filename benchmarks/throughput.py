@@ -71,6 +71,9 @@ CASES = {
                          settings=("start_resolution=32",)),
     ("stylegan", 32): Case("StyleGAN 32×32", 32, 1, 128, z_dim=128, family="stylegan", batch=32,
                            settings=("w_dim=128", "fmap_base=512")),
+    # the stylegan2-fashion-mnist recipe's networks (fmap_base 256, z and w 128, a 2-layer mapping network)
+    ("stylegan2", 32): Case("StyleGAN2 32×32", 32, 1, 128, z_dim=128, family="stylegan2", batch=32,
+                            settings=("w_dim=128", "fmap_base=256", "mapping_layers=2")),
     # about 12 GB resident per worker at batch 8 (R1's double backward through D at 256²): the arms run one
     # after the other, not taking turns, so that two of them never share the 24 GB
     ("stylegan", 256): Case("StyleGAN 256×256", 256, 3, 256, z_dim=512, family="stylegan", batch=8,
@@ -249,7 +252,8 @@ def run_case(case: Case, arms: list[Arm], workdir: Path, *, skipped: dict[str, s
     return CaseResult(case, results, flops_per_step=flops)
 
 
-API2_CASES = (("sngan", 32), ("sagan", 32), ("biggan", 32), ("progan", 32), ("stylegan", 32), ("stylegan", 256))
+API2_CASES = (("sngan", 32), ("sagan", 32), ("biggan", 32), ("progan", 32), ("stylegan", 32), ("stylegan", 256),
+              ("stylegan2", 32))
 API2_FAMILIES = {family for family, _ in API2_CASES}
 
 

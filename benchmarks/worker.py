@@ -41,6 +41,7 @@ FAMILIES = {
     "progan": FamilyArms("benchmarks.plain_families:PlainProGAN", ("fmap_max",), from_settings=True),
     "stylegan": FamilyArms("benchmarks.plain_families:PlainStyleGAN", ("fmap_max",), ("grow=false",),
                            from_settings=True),
+    "stylegan2": FamilyArms("benchmarks.plain_families:PlainStyleGAN2", ("fmap_max",), from_settings=True),
 }
 
 

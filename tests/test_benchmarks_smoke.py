@@ -137,7 +137,7 @@ def test_latency_probe_sees_whether_torch_was_imported():
 
 
 @pytest.mark.parametrize("family, conditional", [("sngan", True), ("sagan", True), ("biggan", True),
-                                                 ("progan", False), ("stylegan", False)])
+                                                 ("progan", False), ("stylegan", False), ("stylegan2", False)])
 def test_plain_loops_of_the_api2_families_train_the_family_networks(family, conditional):
     """Each plain loop builds the networks `gancli train FAMILY` builds (the conformance kit's tiny
     settings here) and trains them: finite losses, G's weights move."""
