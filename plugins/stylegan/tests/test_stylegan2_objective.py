@@ -165,3 +165,74 @@ def test_losses_and_both_regularizers_run_under_bf16_autocast():
         assert terms["loss"].dtype == torch.float32 and torch.isfinite(terms["loss"]), loss.__name__
         terms["loss"].backward()
     assert torch.isfinite(objective.pl_mean) and objective.pl_mean.item() > 0
+
+
+def test_logistic_loss_and_r1_every_step_when_not_lazy():
+    import torch.nn.functional as F
+
+    gan = build_tiny(resolution=16, family="stylegan2", r1_interval=1)
+    G, D, objective = gan.generator, gan.discriminator, gan.objective
+    assert [p.name for p in objective.phases()] == ["D", "G", "Gpl"]
+    real = real_batch(8, resolution=16)
+    terms = objective.d_loss(make_step(G, D, real, seed=1))
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x)
+    r1 = grad.square().flatten(1).sum(1).mean()
+    assert terms["r1"].item() == pytest.approx(r1.item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(terms["adv"].item() + 5.0 * r1.item(), rel=1e-5)
+    with torch.no_grad():
+        assert terms["adv"].item() - F.softplus(-D(real)).mean().item() > 0  # softplus(D(G(z))) of the fakes
+    bf16 = objective.d_loss(make_step(G, D, real, seed=1, autocast=lambda: torch.autocast("cpu", torch.bfloat16)))
+    assert bf16["r1"].item() == pytest.approx(terms["r1"].item(), rel=1e-6)  # D in fp32 for the penalty
+
+
+def test_mapping_lr_multiplier_and_the_synthesis_rates():
+    """Adam moves each stored weight by ≈ lr: a mapping layer's effective weight by lr · 0.01 of its scale;
+    the modulated weights have no runtime scale (demodulation normalises them), so they move by lr itself."""
+    gan = build_tiny(resolution=16, family="stylegan2", lr=0.002, pl_weight=0.0)
+    G, D = gan.generator, gan.discriminator
+    opt_g, _ = gan.objective.optimizers(G, D)
+    layer = G.mapping.layers[1]
+    conv = G.synthesis.blocks[1].conv1
+    before, weight_before = layer.effective_weight.detach().clone(), conv.weight.detach().clone()
+    g = torch.Generator().manual_seed(0)
+    for p in G.parameters():
+        p.grad = torch.randn(p.shape, generator=g)
+    opt_g.step()
+    fan_in = before[0].numel()
+    moved = (layer.effective_weight.detach() - before).abs().mean().item() / (layer.gain / math.sqrt(fan_in))
+    assert moved == pytest.approx(0.002 * 0.01, rel=1e-3)
+    assert (conv.weight.detach() - weight_before).abs().mean().item() == pytest.approx(0.002, rel=1e-3)
+
+
+def test_style_mixing_uses_two_latents_and_only_the_first_moves_w_avg():
+    from gancli_plugin_stylegan.mixing import mix_styles
+    from gancli_plugin_stylegan.stylegan2.objective import generate_with_ws
+
+    gan = build_tiny(resolution=16, family="stylegan2")
+    G, D = gan.generator.train(), gan.discriminator  # noise strengths start at 0: random noise adds nothing
+    fake, ws = generate_with_ws(make_step(G, D, real_batch(8, resolution=16), seed=3), 1.0)
+    s = make_step(G, D, real_batch(8, resolution=16), seed=3)
+    z1, z2 = s.latents(), s.latents()
+    mixes, points = s.rand() < 1.0, s.randint(G.num_ws - 1) + 1
+    crossover = torch.where(mixes, points, torch.full_like(points, G.num_ws))
+    with torch.no_grad():
+        w1, w2 = G.mapping(z1, update_w_avg=False), G.mapping(z2, update_w_avg=False)
+        expected = mix_styles(w1, w2, crossover)
+        image = G.synthesis(expected, noise_mode="none")
+    assert torch.allclose(ws, expected, atol=1e-6) and torch.allclose(fake, image, atol=1e-5)
+    assert torch.allclose(G.w_avg, (1 - 0.995) * w1[:, 0].mean(dim=0), atol=1e-7)  # w_avg started at 0
+
+
+def test_w_avg_moves_in_training_and_round_trips_through_the_checkpoint(tmp_path):
+    import gancli
+    from stylegan_testkit import image_data
+
+    result = train_tiny(tmp_path / "run", steps=3, checkpoint_every=1, family="stylegan2", ema=True,
+                        data=image_data(16, resolution=16))
+    ckpt = ckpt_io.read(result.last_checkpoint)
+    g_avg, ema_avg = ckpt.tensors("G.")["mapping.w_avg"], ckpt.tensors("G_ema.")["mapping.w_avg"]
+    assert g_avg.abs().sum() > 0 and torch.equal(g_avg, ema_avg)
+    assert torch.equal(gancli.load(result.last_checkpoint, device="cpu").w_avg, ema_avg)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert '"dreg/r1"' in lines and '"gpl/pl_penalty"' in lines and '"g/loss"' in lines
