@@ -26,6 +26,8 @@ class DataConfig(Strict):
     channels: Optional[int] = Field(None, description="1 or 3 (None: as stored)")
     split: str = Field("train", description="train or test (IDX/HF sources)")
     labeled: Optional[int] = Field(None, ge=1, description="keep labels for only N examples per class (semi-supervised)")
+    limit: Optional[int] = Field(None, ge=1, description="train on a seeded random subset of N examples")
+    mirror: bool = Field(False, description="add every image's left-right mirror image (doubles the data)")
 
 
 class TrainConfig(Strict):

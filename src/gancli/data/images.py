@@ -31,6 +31,14 @@ class TensorData:
         labels = self.labels[indices] if self.labels is not None else None
         return self.values[indices], labels
 
+    def subset(self, indices: Tensor) -> "TensorData":
+        return TensorData(self.spec, self.values[indices], self.labels[indices] if self.labels is not None else None)
+
+    def mirrored(self) -> "TensorData":
+        """Every image and its left-right mirror image (2N examples)."""
+        labels = torch.cat([self.labels, self.labels]) if self.labels is not None else None
+        return TensorData(self.spec, torch.cat([self.values, self.values.flip(-1)]), labels)
+
 
 class LazyImages(torch.utils.data.Dataset):
     """Images decoded on access (large folders, HF datasets); used through a DataLoader."""
@@ -48,6 +56,20 @@ class LazyImages(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         return self._load(index)
+
+    def subset(self, indices: Tensor) -> "LazyImages":
+        chosen = [int(i) for i in indices]
+        return LazyImages(self.spec, len(chosen), lambda i: self._load(chosen[i]), self.has_labels)
+
+    def mirrored(self) -> "LazyImages":
+        """Every image and its left-right mirror image (2N examples)."""
+        count = self._count
+
+        def load(i: int) -> tuple[Tensor, int]:
+            image, label = self._load(i % count)
+            return (image.flip(-1) if i >= count else image), label
+
+        return LazyImages(self.spec, 2 * count, load, self.has_labels)
 
 
 def to_float(images: Tensor) -> Tensor:

@@ -65,8 +65,14 @@ def load_data(
     split: str = "train",
     labeled: Optional[int] = None,
     seed: int = 0,
+    limit: Optional[int] = None,
+    mirror: bool = False,
 ) -> Dataset:
-    """Open ``source`` and return a dataset whose images are uint8 (N, C, R, R)."""
+    """Open ``source`` and return a dataset whose images are uint8 (N, C, R, R).
+
+    ``limit`` keeps a seeded random subset of that many examples (the small-data case);
+    ``mirror`` adds every image's left-right mirror image, doubling the data (as stylegan2-ada's
+    ``--mirror``)."""
     if not source:
         raise GancliError("no data given; pass --data (a folder, an IDX/npz file, a dataset id, or e.g. fashion-mnist)")
     if channels is not None and channels not in (1, 3):
@@ -80,6 +86,18 @@ def load_data(
         if not isinstance(data, TensorData):
             raise GancliError("--labeled needs a dataset that fits in memory")
         data.labels = keep_labels_per_class(data.labels, labeled, seed)
+    if limit is not None:
+        if limit < 1:
+            raise GancliError(f"data.limit must be at least 1 example, got {limit}")
+        if limit < len(data):
+            import torch
+
+            chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+            data = data.subset(chosen)
+    if mirror:
+        if data.spec.kind != "image":
+            raise GancliError(f"data.mirror flips images left to right; {source!r} holds {data.spec.kind}")
+        data = data.mirrored()
     return data
 
 

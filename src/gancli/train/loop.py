@@ -144,7 +144,7 @@ def _train_with(
     if data is None:
         data = load_data(
             run.data.source, resolution=run.data.resolution, channels=run.data.channels, split=run.data.split,
-            labeled=run.data.labeled, seed=run.train.seed,
+            labeled=run.data.labeled, seed=run.train.seed, limit=run.data.limit, mirror=run.data.mirror,
         )
     spec = data.spec
     if len(data) == 0:
