@@ -71,3 +71,27 @@ def test_feature_matching_takes_the_global_batchs_statistics_under_two_processes
     lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     reference = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     assert [line["g/fm"] for line in lines] == pytest.approx([line["g/fm"] for line in reference], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_two_processes_hold_the_same_ada_p(tiny_npz, tmp_path):
+    """ADA's statistic is summed over the processes before p moves, so both ranks keep one p."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        "-m", "gancli", "train", "dcgan", "--data", str(tiny_npz), "--resolution", "16", "--steps", "6",
+        "--batch", "8", "--log-every", "1", "--checkpoint-every", "6", "--sample-every", "0", "--out", str(out),
+        "--set", "ngf=4", "--set", "ndf=4", "--set", "z_dim=8", "--augment", "ada",
+        "--set", "train.ada_interval=2", "--set", "train.ada_kimg=0.05", "--set", "train.ada_p=0.5",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = checkpoint.read(out / "checkpoints" / "last.safetensors")
+    p0, p1 = (float(ckpt.tensors("")[f"state.rank.{r}.augment.p"]) for r in (0, 1))
+    assert p0 == p1
+    ps = [json.loads(line)["augment/p"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert ps[-1] == p0 and len(set(ps)) > 1  # it moved, by the global batch: 8 · 2 / 50 = 0.32 a time
+    assert all(abs(b - a) == pytest.approx(0.32) or b == 0.0 or a == b for a, b in zip([0.5] + ps, ps))
