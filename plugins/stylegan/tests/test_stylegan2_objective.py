@@ -236,3 +236,19 @@ def test_w_avg_moves_in_training_and_round_trips_through_the_checkpoint(tmp_path
     assert torch.equal(gancli.load(result.last_checkpoint, device="cpu").w_avg, ema_avg)
     lines = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert '"dreg/r1"' in lines and '"gpl/pl_penalty"' in lines and '"g/loss"' in lines
+
+
+@pytest.mark.parametrize("augment", [{"augment": "ada", "ada_p": 0.5}, {"augment": "diffaugment"}])
+def test_trains_with_augmentation_through_every_phase(tmp_path, augment):
+    """D's inputs are augmented in D, Dreg (R1 through the augmentation), G; Gpl does not call D."""
+    import json
+
+    from stylegan_testkit import image_data
+
+    result = train_tiny(tmp_path / "run", steps=3, family="stylegan2", data=image_data(16, resolution=16),
+                        overrides=["r1_interval=2", "pl_interval=2"], **augment)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert result.step == 3 and all(math.isfinite(v) for line in lines for v in line.values() if isinstance(v, float))
+    assert any("dreg/r1" in line for line in lines) and any("gpl/pl_penalty" in line for line in lines)
+    if augment["augment"] == "ada":
+        assert all("augment/p" in line for line in lines)

@@ -37,7 +37,6 @@ STYLEGAN2 = Family(
         "the stage order is D, Dreg, G, Gpl (NVlabs: Gmain, Greg, Dmain, Dreg), so that the G step reuses the "
         "D step's fakes and their graph",
         "no fp16-specific paths (num_fp16_res, conv_clamp, weight pre-normalisation); bf16 autocast runs as is",
-        "not yet: EMA ramp-up (ema_rampup), x-flips of the data (--mirror) and --augment ada/diffaugment, "
-        "which need trainer hooks (gancli.augment has the transforms and the p controller)",
+        "not yet: stylegan2-ada's EMA ramp-up (ema_rampup), which needs the trainer's EMA to know the images seen",
     ),
 )
