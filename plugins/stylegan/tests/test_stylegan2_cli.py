@@ -58,3 +58,13 @@ def test_onnx_and_torchscript_exports_fix_psi_and_noise_mode(checkpoint, tmp_pat
     cli("export", checkpoint, "--format", "onnx", "--truncation", "0.5", "--noise-mode", "none", "--out",
         tmp_path / "g.onnx")
     cli("export", checkpoint, "--format", "torchscript", "--truncation", "0.5", "--out", tmp_path / "g.pt")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_the_fused_form_exports_too(tmp_path):
+    """fused_modconv folds the batch into grouped convolutions; traced graphs take the unfused form (the same
+    function), so they run at any batch size."""
+    result = train_tiny(tmp_path / "run", steps=1, family="stylegan2", data=image_data(16, resolution=16),
+                        overrides=["fused_modconv=true"])
+    cli("export", result.last_checkpoint, "--format", "onnx", "--out", tmp_path / "g.onnx")
+    cli("export", result.last_checkpoint, "--format", "torchscript", "--out", tmp_path / "g.pt")

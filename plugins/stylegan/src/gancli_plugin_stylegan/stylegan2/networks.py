@@ -100,8 +100,11 @@ class StyleGAN2Synthesis(nn.Module):
             raise ValueError(f"noise_mode must be one of random, const, none, got {noise_mode!r}")
         x = image = None
         index = 0
+        # the grouped form folds the batch into the channels, which a traced graph (ONNX, TorchScript) would fix
+        # at the traced batch size: graphs are traced from the unfused form, the same function
+        fused = self.fused_modconv and not torch.jit.is_tracing()
         for block in self.blocks:
-            x, image = block(x, image, w[:, index: index + block.num_conv + 1], noise_mode, self.fused_modconv)
+            x, image = block(x, image, w[:, index: index + block.num_conv + 1], noise_mode, fused)
             index += block.num_conv
         return image if self.training else image.clamp(-1.0, 1.0)
 
