@@ -23,6 +23,16 @@ def test_paper_defaults():
     assert (c.pl_weight, c.pl_interval, c.pl_decay, c.pl_batch_shrink) == (2.0, 4, 0.01, 2)
     assert c.style_mixing_prob == 0.9 and c.mbstd_group_size == 4
     assert StyleGAN2Config.train_defaults == {"batch_size": 32, "ema": True, "ema_half_life_kimg": 10.0}
+    from gancli_plugin_stylegan.stylegan2.model import build
+
+    gan = build(c, spec(resolution=1024, channels=3))
+    G, D = gan.generator, gan.discriminator
+    # config F: channel_base 32768 / res up to 512 maps (stylegan2-ada SynthesisNetwork's channels_dict)
+    assert [b.conv1.out_channels for b in G.synthesis.blocks] == [512, 512, 512, 512, 512, 256, 128, 64, 32]
+    assert G.num_ws == 18 and G.layer_resolutions[-2:] == [1024, 1024]
+    assert D.from_rgb.conv.out_channels == 32 and D.dense.linear.out_features == 512 and D.mbstd.group_size == 4
+    g_params = sum(p.numel() for p in G.parameters())
+    assert 28e6 < g_params < 32e6  # NVlabs' config-F G at 1024²: 30.0 M parameters
 
 
 def test_phases_are_d_lazy_r1_g_and_lazy_path_length():
