@@ -82,7 +82,7 @@ def test_bad_classes_are_one_clear_line(runs, cli, tmp_path, value, message):
 
 def test_mixtures_need_a_shared_embedding(runs, cli, tmp_path):
     result = cli("sample", runs["dcgan"], "-n", "2", "--class", "0:0.5,1:0.5", "--out", tmp_path / "x.png")
-    assert result.exit_code == 2 and "shared class embedding" in result.stderr
+    assert result.exit_code == 2 and "weights its class parameters (biggan, sngan, sagan)" in result.stderr
 
 
 def test_per_class_grid_has_one_labelled_row_per_class(runs, cli, tmp_path):
@@ -157,7 +157,7 @@ def test_interpolation_walks_in_w_by_default_and_between_classes(runs, cli, tmp_
     assert classes.exit_code == 0, classes.output
     assert Image.open(tmp_path / "classes.gif").n_frames == 4
     refused = cli("interpolate", runs["dcgan"], "--classes", "0,1", "--out", tmp_path / "c.gif")
-    assert refused.exit_code == 2 and "shared class embedding" in refused.stderr
+    assert refused.exit_code == 2 and "weights its class parameters" in refused.stderr
 
 
 def test_truncation_sweep_writes_one_grid_per_value(runs, cli, tmp_path):

@@ -86,8 +86,8 @@ class Pipeline:
         choice = parse_class(class_, self.class_names, self.num_classes)
         if choice is not None and choice.is_mixture and not self.accepts_class_mixtures:
             raise GancliError(
-                f"this {self.family} generator takes one class at a time; class mixtures need a shared class "
-                f"embedding (e.g. biggan)"
+                f"this {self.family} generator takes one class at a time; class mixtures need a generator that "
+                f"weights its class parameters (biggan, sngan, sagan)"
             )
         return choice
 
@@ -111,7 +111,8 @@ class Pipeline:
     def class_weights(self, a: int, b: int, t: Tensor) -> Tensor:
         """(N, K) class weights walking from class a to class b (BigGAN's class interpolation)."""
         if not self.accepts_class_mixtures:
-            raise GancliError(f"interpolating between classes needs a shared class embedding (e.g. biggan); "
+            raise GancliError(f"interpolating between classes needs a generator that weights its class parameters "
+                              f"(biggan, sngan, sagan); "
                               f"this {self.family} generator takes one class at a time")
         weights = torch.zeros(len(t), self.num_classes)
         weights[:, a] += 1 - t

@@ -178,3 +178,19 @@ def test_residual_convs_start_at_the_reference_codes_xavier_gain(build, config, 
         bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
         # a uniform sample of thousands of weights reaches within 1% of its bound and never past it
         assert 0.99 * bound < float(weight.abs().max()) <= bound * (1 + 1e-6), (float(weight.abs().max()), bound)
+
+
+def test_class_mixtures_weight_the_classes_conditional_batchnorm_parameters():
+    torch.manual_seed(0)
+    G = build_sngan(SNGANConfig.model_validate({**TINY, "conditional": True}), _spec(num_classes=3)).generator.eval()
+    assert G.accepts_class_mixtures
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        by_label = G(z, torch.tensor([2, 2]))
+        one_hot = G(z, torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+        norm = G.blocks[0].norm1
+        with torch.no_grad():
+            norm.gamma.copy_(torch.randn_like(norm.gamma))
+        half = norm.gain_and_bias(torch.tensor([[0.5, 0.5, 0.0]]))[0]
+    assert torch.allclose(one_hot, by_label, atol=1e-6)
+    assert torch.allclose(half, 1 + (norm.gamma[0] + norm.gamma[1]) / 2)

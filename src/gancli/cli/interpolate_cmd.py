@@ -15,7 +15,7 @@ def interpolate_command(
     spherical: Optional[bool] = typer.Option(None, "--slerp/--lerp", help="Spherical or linear interpolation (default: slerp in z, lerp in W)."),
     space: Optional[str] = typer.Option(None, "--space", help="w or z: where to walk (default: w for W-space models such as stylegan, else z)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds; the walk passes through each one's latent (default 0,1). With --grid R they are split into R equal groups, one walk each (default 0..2R-1). With --classes: one seed per walk."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Walk between class embeddings at a fixed z, e.g. 3,7 or Sneaker,Bag (names win over indices; #3 is always index 3; generators with a shared class embedding)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Walk between class embeddings at a fixed z, e.g. 3,7 or Sneaker,Bag (names win over indices; #3 is always index 3; biggan, sngan and sagan generators)."),
     frames: int = typer.Option(16, "--frames", help="Frames per segment between consecutive seeds or classes."),
     loop: bool = typer.Option(False, "--loop", help="Walk back from the last point to the first, so the animation loops."),
     grid: Optional[int] = typer.Option(None, "--grid", help="R independent walks side by side in every frame (a square-ish grid; a .png gets one row per walk)."),

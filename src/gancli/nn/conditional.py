@@ -84,12 +84,17 @@ class ConditionalBatchNorm2d(nn.Module):
         return "class" if self.num_classes > 0 else "vector"
 
     def gain_and_bias(self, cond: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-example (gain, bias), each (N, C): gain = 1 + γ(cond), bias = β(cond)."""
+        """Per-example (gain, bias), each (N, C): gain = 1 + γ(cond), bias = β(cond).
+
+        By class, ``cond`` is integer labels (N,) or class weights (N, K): a mixture takes the
+        weighted sum of the classes' γ and β (sngan_projection's class interpolation)."""
         if self.num_classes > 0:
+            if cond.dim() == 2 and cond.dtype.is_floating_point and cond.shape[1] == self.num_classes:
+                return 1.0 + cond.to(self.gamma.dtype) @ self.gamma, cond.to(self.beta.dtype) @ self.beta
             if cond.dim() != 1 or cond.dtype.is_floating_point or cond.dtype.is_complex:
                 raise ValueError(
-                    f"ConditionalBatchNorm2d by class expects integer labels of shape (N,), "
-                    f"got {cond.dtype} {tuple(cond.shape)}"
+                    f"ConditionalBatchNorm2d by class expects integer labels of shape (N,) or class weights "
+                    f"(N, {self.num_classes}), got {cond.dtype} {tuple(cond.shape)}"
                 )
             gamma, beta = F.embedding(cond, self.gamma), F.embedding(cond, self.beta)
         else:

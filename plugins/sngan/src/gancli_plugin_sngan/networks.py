@@ -59,6 +59,8 @@ class ResNetGenerator(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = num_classes
+        # class mixtures: conditional BatchNorm takes the weighted sum of the classes' gains and biases
+        self.accepts_class_mixtures = num_classes > 0
         widths = [g_ch * m for m in layout.generator]
         self.bottom_channels = widths[0]
         self.linear = init_weights(nn.Linear(z_dim, BOTTOM * BOTTOM * widths[0]), init)
