@@ -191,3 +191,26 @@ def test_spectral_norm_switches_off_for_the_cost_comparison(build, config):
         assert not any(is_spectrally_normalized(m) for m in b.modules())
         assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
     assert any(is_spectrally_normalized(m) for m in with_sn.discriminator.modules())
+
+
+def test_the_g_step_can_score_twice_the_d_batch_as_sngan_projection():
+    import torch
+
+    from gancli.data.spec import DataSpec
+    from gancli.objective import Step
+    from gancli_plugin_sngan.config import SNGANConfig
+    from gancli_plugin_sngan.model import build_sngan
+
+    spec = DataSpec(kind="image", channels=1, resolution=32)
+    seen = []
+    for factor in (1, 2):
+        torch.manual_seed(0)
+        gan = build_sngan(SNGANConfig.model_validate({"z_dim": 8, "g_ch": 2, "d_ch": 4, "g_batch_factor": factor}), spec)
+        handle = gan.generator.register_forward_hook(lambda m, args, out: seen.append(out.shape[0]))
+        s = Step(index=0, real=None, labels=None, G=gan.generator, D=gan.discriminator, z_dim=8, num_classes=0,
+                 phase="G", batch_size=4, device=torch.device("cpu"))
+        s.cache["fake"] = (torch.zeros(4, 1, 32, 32), None)  # the D step's fakes, which a larger G batch must not reuse
+        loss = gan.objective.g_loss(s)["loss"]
+        handle.remove()
+        assert torch.isfinite(loss)
+    assert seen == [8]  # factor 1 reused D's 4 fakes (no G forward); factor 2 generated 8 of its own

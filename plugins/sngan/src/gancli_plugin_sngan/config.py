@@ -57,6 +57,10 @@ class _ResNetGANConfig(LinearLRDecaySettings):
         None, gt=0, description="gain of the residual blocks' 3×3 convs (None: √2 with xavier_uniform, as "
         "sngan_projection's GlorotUniform(√2); 1 otherwise)",
     )
+    g_batch_factor: int = Field(
+        1, ge=1, le=8, description="the G step's batch as a multiple of D's (sngan_projection: 2, 128 generated "
+        "for each G update against batches of 64; 1: equal, as StudioGAN and the SAGAN code)",
+    )
 
 
 class SNGANConfig(_ResNetGANConfig):

@@ -21,10 +21,11 @@ from typing import Optional
 
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
-from gancli.objective import GAN, AdversarialObjective, OptimizerSettings
+from gancli.objective import GAN, OptimizerSettings
 
 from gancli_plugin_sngan.layouts import Layout, layout_for
 from gancli_plugin_sngan.networks import ResNetDiscriminator, ResNetGenerator
+from gancli_plugin_sngan.objective import ResNetGANObjective
 
 ATTENTION_CHANNEL_MULTIPLE = 8  # SelfAttention reduces the channels to C/8
 
@@ -97,8 +98,9 @@ def _build(
     optimizer = OptimizerSettings(name="adam", lr_g=config.lr_g, lr_d=config.lr_d, betas=(config.beta1, config.beta2))
     # hinge loss (Miyato et al. 2018 eq. 16-17; Zhang et al. 2019 eq. 5); the core objective also decays the
     # learning rates linearly (sngan_projection's LinearShift) and re-runs the EMA copy's power method
-    objective = AdversarialObjective(loss="hinge", optimizer=optimizer, n_critic=config.n_critic,
-                                     lr_decay_steps=config.lr_decay_steps, lr_decay_start=config.lr_decay_start)
+    objective = ResNetGANObjective(loss="hinge", optimizer=optimizer, n_critic=config.n_critic,
+                                   lr_decay_steps=config.lr_decay_steps, lr_decay_start=config.lr_decay_start,
+                                   g_batch_factor=config.g_batch_factor)
     return GAN(G, D, objective)
 
 
