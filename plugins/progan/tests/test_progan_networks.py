@@ -192,3 +192,29 @@ def test_recipes_resolve_to_valid_settings(name, resolution):
     run, family_config = cfg.resolve(None, recipe=str(path))
     assert run.family == "progan" and run.data.resolution == resolution and run.train.ema
     assert family_config.lr == 1e-3 and family_config.gp_lambda == 10.0 and family_config.drift == 1e-3
+
+
+def test_the_penalty_target_and_its_normalisation_as_the_official_code():
+    """A linear critic D(x) = w·x with ‖w‖ = 6 on images 2× below the target: the target-pixel norm is 3;
+    with γ = 2 the penalty is (3 − 2)²/2² = 0.25, with γ = 1 it is (3 − 1)² = 4."""
+    w = torch.zeros(1, 4, 4)
+    w[0, 0, :4] = 3.0  # ‖w‖ = 6
+    critic = lambda x: (x * w).flatten(1).sum(dim=1)  # noqa: E731
+    real, fake, eps = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4), torch.rand(3, 1, 1, 1)
+    assert float(penalty_in_target_pixels(critic, real, fake, eps, 2, target=2.0)) == pytest.approx(0.25)
+    assert float(penalty_in_target_pixels(critic, real, fake, eps, 2)) == pytest.approx(4.0)
+
+
+def test_per_resolution_learning_rates_follow_the_growth():
+    config = ProGANConfig.model_validate({"z_dim": 6, "fmap_base": 32, "fmap_max": 8, "kimg_per_phase": 0.024,
+                                          "lr_per_resolution": {"8": 0.002}})
+    gan = build(config, DataSpec(kind="image", channels=1, resolution=16))
+    objective = gan.objective
+    opt_g, opt_d = objective.optimizers(gan.generator, gan.discriminator)
+    for images, resolution in ((0, 4), (30, 8), (80, 16)):
+        progress = Progress(0, images)
+        objective.grow(progress, gan.generator, gan.discriminator)
+        objective.begin_step(progress, gan.generator, gan.discriminator)
+        assert objective.state(progress).resolution == resolution
+        wanted = 0.002 if resolution == 8 else config.lr
+        assert [g["lr"] for g in opt_g.param_groups + opt_d.param_groups] == [wanted] * 2

@@ -24,7 +24,7 @@ class ProGANConfig(BaseModel):
     # EMA of G's weights with decay 0.999 per step (train.py G_smoothing, updated once per minibatch)
     train_defaults: ClassVar[dict] = {"batch_size": 16, "ema": True, "ema_decay": 0.999}
     data_defaults: ClassVar[dict] = {"resolution": 128}
-    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "beta1", "beta2"})
+    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "beta1", "beta2", "lr_per_resolution"})
 
     z_dim: Optional[int] = Field(
         None, ge=1, description="latent size (None: min(fmap_base, fmap_max) as networks.py, 512 in the paper)"
@@ -50,6 +50,12 @@ class ProGANConfig(BaseModel):
     beta2: float = Field(0.99, ge=0, lt=1, description="Adam β2")
     adam_eps: float = Field(1e-8, gt=0, description="Adam ε")
     gp_lambda: float = Field(10.0, ge=0, description="WGAN-GP weight λ (the paper: 10, target gradient norm 1)")
+    gp_target: float = Field(1.0, gt=0, description="the gradient norm the penalty pulls towards, γ: (‖∇‖ − γ)²/γ² "
+                             "(the official code's wgan_target, 1)")
+    lr_per_resolution: dict[int, float] = Field(
+        default_factory=dict, description="learning rate of G and D at given resolutions, e.g. {\"128\": 0.0015, "
+        "\"256\": 0.002} (the official config's G_lrate_dict/D_lrate_dict for 1024²); others use lr",
+    )
     drift: float = Field(1e-3, ge=0, description="ε_drift: D is also penalised by ε_drift·E[D(x)²] on real images")
     mbstd_group_size: int = Field(
         16, ge=0, description="minibatch-stddev group (the paper's preset: 16, the whole minibatch; the code's "

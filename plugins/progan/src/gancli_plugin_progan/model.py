@@ -52,7 +52,8 @@ def build(config: ProGANConfig, spec: DataSpec) -> GAN:
         name="adam", lr_g=config.lr, lr_d=config.lr, betas=(config.beta1, config.beta2), eps=config.adam_eps
     )
     objective = ProGANObjective(
-        schedule=schedule, optimizer=optimizer, gp_lambda=config.gp_lambda, drift=config.drift,
+        schedule=schedule, optimizer=optimizer, gp_lambda=config.gp_lambda, gp_target=config.gp_target,
+        drift=config.drift, lr_per_resolution=dict(config.lr_per_resolution),
         mirror_augment=config.mirror_augment, reset_optimizer_on_growth=config.reset_optimizer_on_growth,
     )
     return GAN(G, D, objective)

@@ -42,10 +42,13 @@ def mirrored(x: Tensor, u: Tensor) -> Tensor:
     return torch.where(u < 0.5, x.flip(-1), x)
 
 
-def penalty_in_target_pixels(critic, real: Tensor, fake: Tensor, eps: Tensor, factor: int) -> Tensor:
-    """E[(‖∇x̂ D‖/factor − 1)²] for images ``factor`` times smaller than the target: WGAN-GP with the
-    gradient norm of the nearest-upsampled target-resolution image (see the module docstring)."""
-    return gradient_penalty(critic, real, fake, eps=eps, center=float(factor)) / factor**2
+def penalty_in_target_pixels(critic, real: Tensor, fake: Tensor, eps: Tensor, factor: int,
+                             target: float = 1.0) -> Tensor:
+    """E[(‖∇x̂ D‖/factor − γ)²]/γ² for images ``factor`` times smaller than the target: WGAN-GP with the
+    gradient norm of the nearest-upsampled target-resolution image (see the module docstring), and the
+    official code's target γ (``wgan_target``; its loss divides by γ² as here)."""
+    center = float(factor) * target
+    return gradient_penalty(critic, real, fake, eps=eps, center=center) / center**2
 
 
 @dataclass
@@ -54,7 +57,9 @@ class ProGANObjective(Objective):
     optimizer: OptimizerSettings = field(default_factory=lambda: OptimizerSettings(
         lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), eps=1e-8))
     gp_lambda: float = 10.0
+    gp_target: float = 1.0
     drift: float = 1e-3
+    lr_per_resolution: dict = field(default_factory=dict)  # resolution → the rate of G and D there
     mirror_augment: bool = False
     reset_optimizer_on_growth: bool = True
     n_critic: int = 1
@@ -85,6 +90,10 @@ class ProGANObjective(Objective):
             for optimizer in self._optimizers:
                 optimizer.state.clear()
         self._segment = segment
+        if self.lr_per_resolution:  # the official config's G_lrate_dict / D_lrate_dict
+            for optimizer, base in zip(self._optimizers, (self.optimizer.lr_g, self.optimizer.lr_d)):
+                for group in optimizer.param_groups:
+                    group["lr"] = self.lr_per_resolution.get(state.resolution, base)
 
     @staticmethod
     def _set_alpha(alpha: float, G, D) -> None:
@@ -128,7 +137,7 @@ class ProGANObjective(Objective):
         terms = {"wdist": wasserstein_estimate(real_out, fake_out)}
         if self.gp_lambda > 0:
             factor = D.target_resolution // D.current_resolution
-            gp = penalty_in_target_pixels(s.critic(), real, fake, s.rand(1, 1, 1), factor)
+            gp = penalty_in_target_pixels(s.critic(), real, fake, s.rand(1, 1, 1), factor, self.gp_target)
             loss = loss + self.gp_lambda * gp
             terms["gp"] = gp.detach()
         if self.drift > 0:
