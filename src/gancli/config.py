@@ -73,6 +73,9 @@ class TrainConfig(Strict):
     ada_interval: int = Field(4, ge=1, description="ADA: steps between adjustments of p")
     ada_kimg: float = Field(500.0, gt=0, description="ADA: thousands of images over which p can move by 1")
     ada_p: float = Field(0.0, ge=0, le=1, description="ADA: the augmentation probability to start from")
+    log_with: list[Literal["tensorboard", "wandb", "mlflow", "aim"]] = Field(
+        default_factory=list, description="experiment trackers (accelerate's): tensorboard, wandb, mlflow, aim",
+    )
 
 
 class RunConfig(Strict):

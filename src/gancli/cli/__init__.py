@@ -10,6 +10,7 @@ from gancli.cli.arithmetic_cmd import arithmetic_command
 from gancli.cli.eval_cmd import eval_app
 from gancli.cli.export_cmd import export_command
 from gancli.cli.interpolate_cmd import interpolate_command
+from gancli.cli.plot_cmd import plot_command
 from gancli.cli.plugins_cmd import plugins_app
 from gancli.cli.recipes_cmd import recipes_app
 from gancli.cli.sample_cmd import sample_command
@@ -51,6 +52,7 @@ app.command("style-mix")(style_mix_command)
 app.command("arithmetic")(arithmetic_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
+app.command("plot")(plot_command)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(recipes_app, name="recipes")
 

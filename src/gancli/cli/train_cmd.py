@@ -27,6 +27,7 @@ def train_command(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between metrics.jsonl lines."),
     max_nonfinite: Optional[int] = typer.Option(None, "--max-nonfinite", help="Skip up to N steps with non-finite losses before stopping."),
+    log_with: Optional[list[str]] = typer.Option(None, "--log-with", help="Experiment trackers, several allowed (repeat or comma-separate): tensorboard, wandb, mlflow, aim (each an extra: pip install 'gancli[tensorboard]'). metrics.jsonl is always written."),
     augment: Optional[str] = typer.Option(None, "--augment", help="Augment every image D sees: diffaugment (Zhao et al. 2020) or ada (Karras et al. 2020: p adjusted towards E[sign D(real)] = 0.6), for small datasets; none to turn it off."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
 ) -> None:
@@ -57,6 +58,8 @@ def train_command(
             "steps": steps, "batch_size": batch, "precision": precision, "seed": seed,
             "sample_every": sample_every, "checkpoint_every": checkpoint_every, "log_every": log_every,
             "max_nonfinite": max_nonfinite, "augment": augment,
+            "log_with": [name.strip() for names in log_with for name in names.split(",") if name.strip()]
+            if log_with else None,
         },
     }
     run, family_config = cfg.resolve(family, recipe=recipe, base=base, flags=flags, overrides=list(overrides))

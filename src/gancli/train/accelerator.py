@@ -19,7 +19,7 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def make_accelerator(precision: Optional[str]):
+def make_accelerator(precision: Optional[str], *, log_with: Optional[list[str]] = None, project_dir=None):
     """An Accelerator for device placement, autocast, the fp16 GradScaler and the process group.
 
     ``precision`` None takes the launcher's setting (``accelerate launch --mixed_precision``).
@@ -35,6 +35,8 @@ def make_accelerator(precision: Optional[str]):
     extra = {"cpu": True} if several_cpu_processes else {}
     if precision == "fp16" and not torch.cuda.is_available():
         raise GancliError("--precision fp16 needs a CUDA GPU; on the CPU use --precision bf16 or no")
+    if log_with:
+        extra.update(log_with=list(log_with), project_dir=str(project_dir))
     accelerator = Accelerator(mixed_precision=precision, **extra)
     effective = str(accelerator.mixed_precision)
     if effective == "fp16" and accelerator.device.type == "cpu":

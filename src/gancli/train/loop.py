@@ -41,6 +41,7 @@ from gancli.train.rundir import RunDir
 from gancli.train.signals import StopSignals
 from gancli.train.state import add_new_parameters
 from gancli.train.step import PhaseRunner
+from gancli.train.tracking import Trackers, check_trackers
 
 __all__ = ["TrainResult", "NonFiniteLoss", "build_gan", "make_accelerator", "train"]
 
@@ -113,7 +114,8 @@ def _train(
         rundir.check_resumable()
     else:
         rundir.check_new_run()
-    accelerator = make_accelerator(run.train.precision)
+    trackers = check_trackers(run.train.log_with)
+    accelerator = make_accelerator(run.train.precision, log_with=trackers, project_dir=rundir.root / "trackers")
     world, rank = accelerator.num_processes, accelerator.process_index
     consensus = distributed.Consensus(world, rank, accelerator.device)
     try:
@@ -234,6 +236,8 @@ def _train_with(
     outputs = SideOutputs(run=run, spec=spec, data=data, rundir=rundir, accelerator=accelerator, record=record, G=G,
                           D=D, objective=objective, ema=ema, main=main, resume_step=step if resume else None)
     optimizers = {"G": opt_g, "D": opt_d}
+    trackers = Trackers(accelerator, run.train.log_with, run=run, run_name=rundir.root.name)
+    outputs.trackers = trackers
 
     def reduce_mean(value: torch.Tensor) -> torch.Tensor:
         consensus.agree()
@@ -276,6 +280,7 @@ def _train_with(
                                        world=world)
         on_main(lambda: write_checkpoint(rundir, at_step, tensors, metadata, keep=run.train.keep_checkpoints,
                                          metrics_file=outputs.metrics_file))
+        on_main(outputs.curves)
 
     def grown() -> None:
         """The networks gained layers: optimizers and the EMA follow, by parameter name."""
@@ -351,9 +356,12 @@ def _train_with(
                         terms.update(augmentation.log_terms())
                     elapsed = time.perf_counter() - t0
                     rate = (stream.consumed - start_consumed) / elapsed if elapsed > 0 else 0.0
+                    rates = {"lr/G": opt_g.param_groups[0]["lr"], "lr/D": opt_d.param_groups[0]["lr"]}
                     line = {"step": step, "images_seen": stream.consumed, "seconds": round(elapsed, 3),
-                            "images_per_second": round(rate, 2), **terms}
+                            "images_per_second": round(rate, 2), **terms, **rates}
                     on_main(lambda: outputs.metrics_line(line))
+                    trackers.scalars({**terms, **rates, "images_per_second": rate, "kimg": stream.consumed / 1000},
+                                     step)
                     display.update(step, terms, images_seen=stream.consumed)
                 else:
                     display.update(step, images_seen=stream.consumed)
@@ -378,6 +386,7 @@ def _train_with(
         display.close()
         stream.close()
         outputs.close()
+        trackers.close()
     consensus.agree()  # every process finished (or all stop with the one that failed)
     seconds = time.perf_counter() - t0
     return TrainResult(

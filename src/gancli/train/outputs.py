@@ -20,6 +20,7 @@ class SideOutputs:
 
         self.run, self.spec, self.data, self.rundir = run, spec, data, rundir
         self.accelerator, self.record, self.G, self.D, self.objective, self.ema = accelerator, record, G, D, objective, ema
+        self.trackers = None  # gancli.train.tracking.Trackers: each sample grid also goes to them
         device = accelerator.device
         num_classes = int(getattr(G, "num_classes", 0) or 0)
         self.fixed_z = latents(run.train.sample_grid, int(getattr(G, "z_dim")), seed=run.train.seed).to(device)
@@ -53,6 +54,8 @@ class SideOutputs:
     def samples(self, at_step: int) -> None:
         model, image = self.grid(at_step)
         self._save(image, self.rundir.sample_path(at_step))
+        if self.trackers is not None:
+            self.trackers.image("samples", image, at_step)
         if self.lab is not None:
             with PluginFault(self.record, f"drawing the lab frame at step {at_step}"):
                 self.lab.record(at_step, model, self.D, self.objective)
@@ -84,6 +87,21 @@ class SideOutputs:
             self.metrics_file.flush()
         except OSError as exc:
             raise write_error(self.rundir, self.rundir.metrics, exc) from None
+
+    def curves(self) -> None:
+        """RUN/curves.png (gancli plot's figure) when matplotlib is installed; GANCLI_CURVES=0 turns it off.
+        A figure that cannot be drawn is a warning, never the end of a run."""
+        import os
+        import sys
+
+        from gancli.curves import have_matplotlib, plot_runs
+
+        if os.environ.get("GANCLI_CURVES", "1") == "0" or not have_matplotlib():
+            return
+        try:
+            plot_runs([self.rundir.root], self.rundir.root / "curves.png")
+        except Exception as exc:  # noqa: BLE001 - a picture must not stop training
+            print(f"warning: could not draw {self.rundir.root / 'curves.png'}: {exc}", file=sys.stderr)
 
     def close(self) -> None:
         if self.metrics_file is not None:
