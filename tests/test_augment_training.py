@@ -104,9 +104,30 @@ def test_ada_p_is_logged_saved_and_resumed_exactly(tmp_path):
         assert torch.equal(b[name], value), name
 
 
+def test_an_unknown_policy_is_one_clear_error():
+    with pytest.raises(GancliError, match="ADA's pipeline is one of blit, geom, color, bg, bgc"):
+        Augmentation.for_run(cfg.TrainConfig(augment="ada", augment_policy="bc"))
+    with pytest.raises(GancliError, match="DiffAugment's policy is a comma-separated choice"):
+        Augmentation.for_run(cfg.TrainConfig(augment="diffaugment", augment_policy="color,blur"))
+
+
 def test_augment_on_points_is_one_clear_error(tmp_path):
     run, family_config = cfg.resolve("wgan-gp", flags={"data": {"source": "ring8"},
                                                        "train": {"steps": 1, "augment": "diffaugment"}},
                                      overrides=["width=8", "z_dim=2"])
     with pytest.raises(GancliError, match="--augment diffaugment transforms images; ring8 holds points"):
         train(run, family_config, out=tmp_path / "run", show_progress=False)
+
+
+def test_ada_geometry_on_a_torch_without_grid_samples_second_derivative_is_one_clear_line(monkeypatch):
+    from gancli.train import augmentation
+
+    monkeypatch.setattr(augmentation, "grid_sample_twice_differentiable", lambda: False)
+    ada = Augmentation.for_run(cfg.TrainConfig(augment="ada", ada_p=0.5))
+    images = torch.rand(4, 1, 8, 8)
+    s = _step(images)
+    assert ada(images, s).shape == images.shape  # the reals and fakes of a loss: fine without it
+    with pytest.raises(GancliError, match="needs grid_sample's second derivative"):
+        ada(images.clone().requires_grad_(True), s)  # a penalty's input
+    colour_only = Augmentation.for_run(cfg.TrainConfig(augment="ada", augment_policy="color", ada_p=0.5))
+    assert colour_only(images.clone().requires_grad_(True), s).shape == images.shape

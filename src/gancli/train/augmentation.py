@@ -8,10 +8,28 @@ the processes every ``ada_interval`` steps (all of them then hold the same p), l
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import torch
 from torch import Tensor
+
+from gancli.errors import GancliError
+
+
+@functools.lru_cache(maxsize=None)
+def grid_sample_twice_differentiable() -> bool:
+    """Whether this torch differentiates ``grid_sample`` twice (older releases lack the derivative of
+    grid_sampler_2d_backward, which R1 through ADA's geometric transforms needs)."""
+    x = torch.rand(1, 1, 4, 4, requires_grad=True)
+    grid = torch.rand(1, 4, 4, 2) * 2 - 1
+    try:
+        out = torch.nn.functional.grid_sample(x, grid, align_corners=False)
+        (g,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        g.sum().backward()
+    except RuntimeError:
+        return False
+    return True
 
 
 class Augmentation:
@@ -26,8 +44,17 @@ class Augmentation:
         if train.augment == "diffaugment":
             from gancli.augment import DIFFAUGMENT_POLICY
 
-            return cls("diffaugment", train.augment_policy or DIFFAUGMENT_POLICY)
-        from gancli.augment import AdaController
+            policy = train.augment_policy or DIFFAUGMENT_POLICY
+            unknown = [p for p in policy.split(",") if p.strip() not in ("color", "translation", "cutout")]
+            if unknown:
+                raise GancliError(f"train.augment_policy {policy!r}: DiffAugment's policy is a comma-separated "
+                                  f"choice of color, translation and cutout")
+            return cls("diffaugment", policy)
+        from gancli.augment import ADA_PIPELINES, AdaController
+
+        if (train.augment_policy or "bgc") not in ADA_PIPELINES:
+            raise GancliError(f"train.augment_policy {train.augment_policy!r}: ADA's pipeline is one of "
+                              f"{', '.join(ADA_PIPELINES)}")
 
         controller = AdaController(target=train.ada_target, interval=train.ada_interval, speed_kimg=train.ada_kimg,
                                    p=train.ada_p)
@@ -42,6 +69,13 @@ class Augmentation:
 
         if self.kind == "diffaugment":
             return augment.diffaugment(x, self.policy, draws=step)
+        # a penalty's input (a leaf that requires grad: R1, WGAN-GP) is differentiated through the
+        # augmentation twice, which ADA's geometric transforms can do only where torch has it
+        if self.policy in ("geom", "bg", "bgc") and x.requires_grad and x.is_leaf and not grid_sample_twice_differentiable():
+            raise GancliError(
+                f"a gradient penalty through ADA's geometric transforms (pipeline {self.policy!r}) needs "
+                f"grid_sample's second derivative, which torch {torch.__version__} lacks: upgrade torch (2.13 has "
+                f"it), or use --set train.augment_policy=color (or blit) or --augment diffaugment")
         return augment.ada(x, self.controller.p, pipeline=self.policy, draws=step)
 
     @property
