@@ -22,20 +22,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_train_and_checkpoint(tiny_npz, tmp_path):
+def _launch_two(*gancli_args: str) -> subprocess.CompletedProcess:
+    """`accelerate launch` of two CPU processes running `gancli ARGS`, one thread each."""
     accelerate = Path(sys.executable).with_name("accelerate")
-    out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        "-m", "gancli", "train", "dcgan", "--data", str(tiny_npz), "--resolution", "16", "--steps", "4",
-        "--batch", "8", "--log-every", "1", "--checkpoint-every", "2", "--sample-every", "4", "--out", str(out),
-        "--set", "ngf=4", "--set", "ndf=4", "--set", "z_dim=8",
+        "-m", "gancli", *gancli_args,
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+TINY_DCGAN = ("--resolution", "16", "--batch", "8", "--set", "ngf=4", "--set", "ndf=4", "--set", "z_dim=8")
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_checkpoint(tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    _launch_two("train", "dcgan", "--data", str(tiny_npz), *TINY_DCGAN, "--steps", "4", "--log-every", "1",
+                "--checkpoint-every", "2", "--sample-every", "4", "--out", str(out))
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]  # only the main process writes
     assert lines[-1]["images_seen"] == 32
@@ -58,12 +65,7 @@ def test_feature_matching_takes_the_global_batchs_statistics_under_two_processes
     one = subprocess.run([sys.executable, "-m", "gancli", *common, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
-    accelerate = Path(sys.executable).with_name("accelerate")
-    two = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-                          "-m", "gancli", *common, "--out", str(tmp_path / "two")],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert two.returncode == 0, two.stderr[-3000:]
+    _launch_two(*common, "--out", str(tmp_path / "two"))
     a = checkpoint.read(tmp_path / "one" / "checkpoints" / "last.safetensors").tensors("")
     b = checkpoint.read(tmp_path / "two" / "checkpoints" / "last.safetensors").tensors("")
     for name in [n for n in a if n.startswith(("G.", "D."))]:
@@ -76,19 +78,10 @@ def test_feature_matching_takes_the_global_batchs_statistics_under_two_processes
 @pytest.mark.slow
 def test_two_processes_hold_the_same_ada_p(tiny_npz, tmp_path):
     """ADA's statistic is summed over the processes before p moves, so both ranks keep one p."""
-    accelerate = Path(sys.executable).with_name("accelerate")
     out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        "-m", "gancli", "train", "dcgan", "--data", str(tiny_npz), "--resolution", "16", "--steps", "6",
-        "--batch", "8", "--log-every", "1", "--checkpoint-every", "6", "--sample-every", "0", "--out", str(out),
-        "--set", "ngf=4", "--set", "ndf=4", "--set", "z_dim=8", "--augment", "ada",
-        "--set", "train.ada_interval=2", "--set", "train.ada_kimg=0.05", "--set", "train.ada_p=0.5",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _launch_two("train", "dcgan", "--data", str(tiny_npz), *TINY_DCGAN, "--steps", "6", "--log-every", "1",
+                "--checkpoint-every", "6", "--sample-every", "0", "--out", str(out), "--augment", "ada",
+                "--set", "train.ada_interval=2", "--set", "train.ada_kimg=0.05", "--set", "train.ada_p=0.5")
     ckpt = checkpoint.read(out / "checkpoints" / "last.safetensors")
     p0, p1 = (float(ckpt.tensors("")[f"state.rank.{r}.augment.p"]) for r in (0, 1))
     assert p0 == p1
