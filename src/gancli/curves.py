@@ -1,8 +1,9 @@
 """Training curves as a picture: ``gancli plot RUN [RUN ...]`` and RUN/curves.png at each checkpoint.
 
 From RUN/metrics.jsonl: every loss term (smoothed, the raw values faint), the learning rates and
-img/s against the step, with thousands of images on a second axis; several runs share one figure,
-one colour each. Needs matplotlib (``pip install 'gancli[plot]'``).
+img/s against the step, with thousands of images on a second axis; from RUN/evals.jsonl the scores
+`gancli eval` measured of the run's checkpoints (FID, KID, class accuracy, intra-FID: one line per
+protocol label). Several runs share one figure, one colour each. Needs matplotlib (``pip install 'gancli[plot]'``).
 """
 from __future__ import annotations
 
@@ -44,6 +45,39 @@ def runs_metrics(runs: Sequence[Path]) -> dict[str, list[dict]]:
     return found
 
 
+SCORES_TITLE = "scores recorded by gancli eval (RUN/evals.jsonl)"
+
+
+def runs_scores(runs: Sequence[Path], names: Sequence[str]) -> dict[str, dict]:
+    """run name -> score series (see gancli.run_evals.score_series), for the runs that have any."""
+    from gancli.run_evals import read_evals, score_series
+
+    found = {}
+    for run, name in zip(runs, names):
+        series = score_series(read_evals(run))
+        if series:
+            found[name] = series
+    return found
+
+
+def _draw_scores(axis, scores, colours, styles) -> None:
+    """One line with markers per run and score label; class accuracy on a second axis on the right."""
+    right = None
+    for r, (name, series) in enumerate(scores.items()):
+        for k, (label, (key, points)) in enumerate(series.items()):
+            steps, values = zip(*points)
+            target = axis
+            if key == "class_acc":  # a share in [0, 1] beside distances in the tens
+                right = right or axis.twinx()
+                target = right
+            colour = colours[(r if len(scores) > 1 else k) % len(colours)]
+            text = f"{name}: {label}" if len(scores) > 1 else label
+            target.plot(steps, values, marker="o", markersize=3, color=colour,
+                        linestyle=styles[k % len(styles)] if len(scores) > 1 else "-", linewidth=1.4, label=text)
+    if right is not None:
+        right.legend(fontsize=7, loc="upper right")
+
+
 def plot_runs(runs: Sequence[Path], out: Path) -> Path:
     """Write the figure of ``runs`` to ``out`` (PNG)."""
     if not have_matplotlib():
@@ -60,10 +94,15 @@ def plot_runs(runs: Sequence[Path], out: Path) -> Path:
               ("ADA p", ["augment/p"])]
     logged = {k for rows in metrics.values() for row in rows for k in row}
     panels = [(title, keys) for title, keys in panels if logged.intersection(keys)]
+    scores = runs_scores(runs, list(metrics))
+    if scores:
+        panels.insert(1, (SCORES_TITLE, []))
     figure, axes = plt.subplots(len(panels), 1, figsize=(9, 3.2 * len(panels)), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
     for axis, (title, keys) in zip(axes[:, 0], panels):
+        if title == SCORES_TITLE:
+            _draw_scores(axis, scores, colours, styles)
         for r, (name, rows) in enumerate(metrics.items()):
             for k, key in enumerate(keys):
                 points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]

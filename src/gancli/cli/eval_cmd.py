@@ -127,6 +127,11 @@ def measure_command(
     if out is not None:
         report.write_json(out)
         typer.echo(f"wrote {out}", err=True)
+    from gancli.run_evals import record_eval
+
+    recorded = record_eval(report, warn=lambda message: typer.echo(message, err=True))
+    if recorded is not None:
+        typer.echo(f"added to {recorded} (gancli plot draws it against the step)", err=True)
 
 
 def _sweep_command(source, *, values, data, metrics, num_samples, split, seed, ema, bn_mode, standing_stats, extractor,

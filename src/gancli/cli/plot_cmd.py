@@ -14,7 +14,7 @@ def plot_command(
     runs: list[Path] = typer.Argument(..., help="Run directories (several share one figure, one colour each)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="The PNG to write (default: RUN/curves.png for one run, curves.png for several)."),
 ) -> None:
-    """Plot loss terms (smoothed, raw values faint), learning rates and img/s against steps and kimg."""
+    """Plot loss terms (smoothed, raw values faint), learning rates, img/s and the scores gancli eval recorded of the run's checkpoints (RUN/evals.jsonl) against steps and kimg."""
     from gancli.curves import plot_runs
 
     target = out if out is not None else (runs[0] / "curves.png" if len(runs) == 1 else Path("curves.png"))
