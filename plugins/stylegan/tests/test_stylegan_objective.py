@@ -139,3 +139,21 @@ def test_user_errors_are_one_line():
         gan.objective.d_loss(make_step(gan.generator, gan.discriminator, real_batch(n=6)))
     with pytest.raises(ValueError):
         StyleGANConfig(lr_per_resolution={100: 0.001})
+
+
+@pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
+def test_fresh_g_latents_draws_new_fakes_for_the_g_step_and_moves_w_avg_in_both_passes(family):
+    """The references draw latents per loss; the default reuses the D step's fakes (one G forward a step)."""
+    for fresh in (False, True):
+        gan = build_tiny(family=family, fresh_g_latents=fresh, style_mixing_prob=0.0)
+        G, D, objective = gan.generator, gan.discriminator, gan.objective
+        assert objective.reuse_fake is (not fresh)
+        G.train()
+        step = make_step(G, D, real_batch(), seed=1)
+        before = G.w_avg.clone()
+        objective.d_loss(step)
+        after_d = G.w_avg.clone()
+        objective.g_loss(step)
+        after_g = G.w_avg.clone()
+        assert not torch.equal(before, after_d)  # the D pass's mapping call moves w_avg
+        assert torch.equal(after_d, after_g) is (not fresh)  # only a fresh G pass moves it again

@@ -109,3 +109,21 @@ def test_eval_images_lie_in_range_training_images_are_raw(G):
     G.train()
     raw = G.synthesis(w, noise_mode="none")
     assert raw.abs().max() > 1.0  # D sees the unclamped output in training, as in v1
+
+
+def test_v1_truncates_the_styles_up_to_32_squared_unless_told_otherwise():
+    """G_style's truncation_cutoff = 8: at 64² (10 layers) ψ moves layers 0–7 and leaves 8, 9 (64²) alone."""
+    G = build_tiny(resolution=64, family="stylegan").generator.eval()
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(torch.randn(G.w_dim, generator=torch.Generator().manual_seed(7)))
+    z = latents()
+    w = G.mapping(z)
+    default = G.mapping(z, psi=0.5)
+    torch.testing.assert_close(default[:, :8], G.w_avg + 0.5 * (w[:, :8] - G.w_avg))
+    assert torch.equal(default[:, 8:], w[:, 8:])
+    everything = G.mapping(z, psi=0.5, cutoff=G.num_ws)
+    torch.testing.assert_close(everything, G.w_avg + 0.5 * (w - G.w_avg))
+    every_layer = build_tiny(resolution=64, family="stylegan", truncation_cutoff=None).generator.eval()
+    assert every_layer.mapping.truncation_cutoff is None
+    s2 = build_tiny(resolution=64, family="stylegan2").generator.eval()
+    assert s2.mapping.truncation_cutoff is None  # stylegan2-ada: every layer

@@ -13,7 +13,7 @@ def sample_command(
     n: int = typer.Option(64, "-n", "--num", help="Number of samples."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same pixels (default: random)."),
     truncation: Optional[float] = typer.Option(None, "--truncation", "-t", help="z models: redraw z_i with |z_i| > T (T > 0). W-space models: ψ in w' = w_avg + ψ(w − w_avg) (0: the average image, 1: none)."),
-    truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="W-space models: truncate only the first L layers of w."),
+    truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="W-space models: truncate only the first L layers of w (default: the family's: stylegan 8, the styles up to 32², as NVlabs' G_style; stylegan2 every layer)."),
     noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="W-space models: random, const (fixed by the checkpoint) or none."),
     class_: Optional[str] = typer.Option(None, "--class", help="Conditional models: a class name from the data (e.g. Sneaker), an index (#7 always means index 7; a bare 7 is the class named 7 if there is one), or a mixture 3:0.5,7:0.5 (biggan, sngan, sagan)."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Conditional models: a grid with one labelled row of M samples per class."),

@@ -80,6 +80,7 @@ class MappingNetwork(nn.Module):
         hidden_dim: int | None = None,
         num_ws: int | None = None,
         negative_slope: float = 0.2,
+        truncation_cutoff: int | None = None,
     ):
         super().__init__()
         if z_dim < 1 or w_dim < 1 or num_layers < 1:
@@ -93,6 +94,7 @@ class MappingNetwork(nn.Module):
         self.num_classes = num_classes
         self.num_ws = num_ws
         self.w_avg_beta = w_avg_beta
+        self.truncation_cutoff = truncation_cutoff  # the layers ψ reaches when a caller names none (None: all)
         self.negative_slope = negative_slope
         self.normalize_z = normalize_z
         self.pixel_norm = PixelNorm()
@@ -166,11 +168,14 @@ class MappingNetwork(nn.Module):
         ``w`` is (N, w_dim) or broadcast (N, num_ws, w_dim). With ``cutoff`` only the first
         ``cutoff`` layers of a broadcast w are truncated (the coarse styles; v1 used ψ 0.7,
         cutoff 8 at 1024²) and the others pass unchanged; ``cutoff=None`` truncates every
-        layer. ψ = 1 returns w; ψ = 0 returns w_avg for every input. Returns a new tensor.
+        layer unless the network was built with a default ``truncation_cutoff``. ψ = 1 returns w;
+        ψ = 0 returns w_avg for every input. Returns a new tensor.
         """
         if w.shape[-1] != self.w_dim or w.dim() not in (2, 3):
             raise ValueError(f"truncate expects (N, {self.w_dim}) or (N, num_ws, {self.w_dim}), got {tuple(w.shape)}")
         truncated = torch.lerp(self.w_avg.to(w.dtype), w, psi)
+        if cutoff is None and w.dim() == 3:
+            cutoff = self.truncation_cutoff
         if cutoff is None:
             return truncated
         if w.dim() != 3:

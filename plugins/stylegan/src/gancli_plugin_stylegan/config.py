@@ -31,7 +31,8 @@ class StyleGANConfig(BaseModel):
     # step (the default, grow = false) is practical at 256² on one GPU. The stylegan-ffhq-1024
     # recipe has the paper's 1024² setting.
     data_defaults: ClassVar[dict] = {"resolution": 256}
-    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "lr_per_resolution", "r1_gamma"})
+    resume_may_change: ClassVar[frozenset] = frozenset(
+        {"lr", "lr_per_resolution", "r1_gamma", "truncation_cutoff", "fresh_g_latents"})
 
     # ---------------------------------------------------------------- mapping network (G_mapping)
     z_dim: int = Field(512, ge=1, description="latent z size (latent_size)")
@@ -43,6 +44,10 @@ class StyleGANConfig(BaseModel):
     )
     w_avg_beta: float = Field(
         0.995, ge=0, lt=1, description="decay of the moving average of w tracked in training (dlatent_avg_beta)"
+    )
+    truncation_cutoff: int | None = Field(
+        8, ge=1, description="layers of w that ψ truncates when sampling names no --truncation-cutoff (G_style's "
+        "truncation_cutoff = 8: the styles up to 32²); None: every layer",
     )
 
     # ---------------------------------------------------------------- widths (G_synthesis / D_basic)
@@ -61,6 +66,10 @@ class StyleGANConfig(BaseModel):
     mbstd_num_features: int = Field(1, ge=1, description="channels the minibatch stddev layer appends")
 
     # ---------------------------------------------------------------- training
+    fresh_g_latents: bool = Field(
+        False, description="draw new latents for the G step, as NVlabs' losses do per loss (one more G forward a "
+        "step; w_avg then moves in both passes); false reuses the D step's fakes and their graph",
+    )
     style_mixing_prob: float = Field(
         0.9, ge=0, le=1, description="share of generated images whose w switches to a second latent's at a random layer"
     )

@@ -7,7 +7,8 @@ W-space interpolation and ``pipe.mapping`` / ``pipe.synthesis`` / ``pipe.w_avg``
 
 * ``mapping(z, y=None, *, psi=1.0, cutoff=None) -> (N, num_ws, w_dim)``: pixel-normalised z
   through 8 equalized dense layers (lr multiplier 0.01), w broadcast to every layer, then
-  ψ-truncation ``w' = w_avg + ψ(w − w_avg)`` of the first ``cutoff`` layers (all when None).
+  ψ-truncation ``w' = w_avg + ψ(w − w_avg)`` of the first ``cutoff`` layers (when None, the
+  family's ``truncation_cutoff``: 8, G_style's default, i.e. the styles up to 32²).
   In training mode each call also moves ``w_avg`` (β = 0.995) unless ``update_w_avg=False``;
 * ``synthesis(w, *, noise_mode="random")``: "random" draws the noise inputs from torch's
   global generator (the trainer seeds it per process and saves it; ``gancli.load(...)``
@@ -49,6 +50,7 @@ class StyleGANGenerator(nn.Module):
         grow: bool = False,
         start_resolution: int = 4,
         const_init: str = "ones",
+        truncation_cutoff: Optional[int] = None,
     ):
         super().__init__()
         self.z_dim = z_dim
@@ -60,7 +62,7 @@ class StyleGANGenerator(nn.Module):
         )
         self.mapping = MappingNetwork(
             z_dim, w_dim, mapping_layers, lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
-            hidden_dim=mapping_width, num_ws=self.synthesis.num_ws,
+            hidden_dim=mapping_width, num_ws=self.synthesis.num_ws, truncation_cutoff=truncation_cutoff,
         )
 
     @property

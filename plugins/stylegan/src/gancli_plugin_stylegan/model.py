@@ -51,6 +51,7 @@ def build(config: StyleGANConfig, spec: DataSpec) -> GAN:
         mapping_layers=config.mapping_layers, mapping_width=config.mapping_width,
         mapping_lr_multiplier=config.mapping_lr_multiplier, w_avg_beta=config.w_avg_beta, widths=widths,
         blur=config.blur, grow=schedule is not None, start_resolution=start, const_init=config.const_init,
+        truncation_cutoff=config.truncation_cutoff,
     )
     D = StyleGANDiscriminator(
         spec.resolution, spec.channels, widths, blur=config.blur, mbstd_group_size=config.mbstd_group_size,
@@ -63,5 +64,6 @@ def build(config: StyleGANConfig, spec: DataSpec) -> GAN:
         loss="nonsaturating", optimizer=optimizer, r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         style_mixing_prob=config.style_mixing_prob, lr_per_resolution=dict(config.lr_per_resolution),
         growth=schedule, reset_optimizer_on_growth=config.reset_optimizer_on_growth,
+        reuse_fake=not config.fresh_g_latents,
     )
     return GAN(G, D, objective)

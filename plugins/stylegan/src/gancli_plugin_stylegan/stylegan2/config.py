@@ -26,7 +26,7 @@ class StyleGAN2Config(BaseModel):
     # cfg_specs['stylegan2']: mb 32, ema 10 (kimg; ema_rampup None)
     train_defaults: ClassVar[dict] = {"batch_size": 32, "ema": True, "ema_half_life_kimg": 10.0}
     data_defaults: ClassVar[dict] = {"resolution": 256}
-    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "r1_gamma", "pl_weight"})
+    resume_may_change: ClassVar[frozenset] = frozenset({"lr", "r1_gamma", "pl_weight", "fresh_g_latents"})
 
     # ---------------------------------------------------------------- mapping network
     z_dim: int = Field(512, ge=1, description="latent z size")
@@ -52,6 +52,10 @@ class StyleGAN2Config(BaseModel):
     mbstd_num_features: int = Field(1, ge=1, description="channels the minibatch stddev layer appends")
 
     # ---------------------------------------------------------------- training
+    fresh_g_latents: bool = Field(
+        False, description="draw new latents for the G step, as stylegan2-ada's loss does per phase (one more G "
+        "forward a step); false reuses the D step's fakes and their graph (more memory held through the D step)",
+    )
     style_mixing_prob: float = Field(0.9, ge=0, le=1, description="share of generated images that mix two latents")
     lr: float = Field(0.002, gt=0, description="Adam learning rate of G and D before the lazy-regularization correction")
     beta1: float = Field(0.0, ge=0, lt=1, description="Adam β1")

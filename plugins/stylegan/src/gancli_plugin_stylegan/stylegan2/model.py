@@ -48,6 +48,6 @@ def build(config: StyleGAN2Config, spec: DataSpec) -> GAN:
     objective = StyleGAN2Objective(
         loss="nonsaturating", optimizer=optimizer, r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         style_mixing_prob=config.style_mixing_prob, pl_weight=config.pl_weight, pl_interval=config.pl_interval,
-        pl_decay=config.pl_decay, pl_batch_shrink=config.pl_batch_shrink,
+        pl_decay=config.pl_decay, pl_batch_shrink=config.pl_batch_shrink, reuse_fake=not config.fresh_g_latents,
     )
     return GAN(G, D, objective)
