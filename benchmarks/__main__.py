@@ -1,9 +1,15 @@
 """python -m benchmarks run --quick|--full   ·   python -m benchmarks profile [--resolution 64]
+python -m benchmarks gpu [--tiny --allow-cpu]   ·   python -m benchmarks scaling [--resolutions 32,64] [--tiny]
 
 --quick: training throughput (DCGAN 32×32 and 64×64, WGAN-GP 32×32, gancli fp32/bf16 against plain
 PyTorch loops), sampling throughput, peak memory and command-line latency; under ~10 minutes on 2 cores.
 --full: the same with more rounds, plus 2-D mode coverage and quality at a fixed CPU budget.
 Both print the tables and refresh benchmarks/RESULTS.md (unless --no-write).
+gpu: sec/kimg of the stylegan-ffhq-256 and stylegan2-ffhq-256 recipes on the CUDA device there, gancli in
+fp32, TF32, bf16 and fp16 against the plain loop, with peak GPU memory; no arm starts after --budget-minutes
+(6), so under ~9 minutes of device time (exit status 2 without CUDA). scaling: memory per image and step
+time against resolution for stylegan and biggan on the CPU, each point a fresh process, with
+benchmarks/scaling.png.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ PART_TITLES = {
     "latency": "Command-line latency",
     "modes": "2-D mode coverage",
     "quality": "Quality at a fixed CPU budget",
+    "gpu": "GPU training speed: StyleGAN 256² recipes against the plain loop",
+    "scaling": "Cost against resolution: memory per image and step time",
 }
 
 
@@ -239,7 +247,35 @@ def main(argv=None) -> int:
     p_prof.add_argument("--arm", choices=("gancli", "plain"), default="gancli")
     p_prof.add_argument("--steps", type=int, default=2)
     p_prof.add_argument("--out", help="also keep the table in this file")
+    p_gpu = sub.add_parser("gpu", help="StyleGAN 256² recipes on a CUDA device: sec/kimg in 4 precisions, peak memory")
+    p_gpu.add_argument("--tiny", action="store_true", help="tiny networks at 32², 2 timed steps (the tests' size)")
+    p_gpu.add_argument("--allow-cpu", action="store_true", help="with --tiny: run on the CPU (fp32 and bf16 only)")
+    p_gpu.add_argument("--cases", help="comma-separated recipes (default: stylegan-ffhq-256,stylegan2-ffhq-256)")
+    p_gpu.add_argument("--precisions", help="comma-separated: fp32,tf32,bf16,fp16 (default: all)")
+    p_gpu.add_argument("--warmup", type=int, default=2, help="untimed steps per arm")
+    p_gpu.add_argument("--seconds", type=float, default=8.0, help="timed seconds per arm, at least (whole periods)")
+    p_gpu.add_argument("--max-steps", type=int, default=64, help="timed steps per arm, at most")
+    p_gpu.add_argument("--timeout", type=float, default=150.0, help="seconds before an arm is stopped")
+    p_gpu.add_argument("--budget-minutes", type=float, default=6.0,
+                       help="start no further arm after this (the table marks the rest not run)")
+    p_gpu.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md; --tiny: none)")
+    p_gpu.add_argument("--no-write", action="store_true", help="print only")
+    p_scale = sub.add_parser("scaling", help="memory per image and step time against resolution (CPU), with a plot")
+    p_scale.add_argument("--families", help="comma-separated: stylegan,biggan (default: both)")
+    p_scale.add_argument("--resolutions", help="comma-separated (default: 32,64,128,256)")
+    p_scale.add_argument("--batches", help="the two batch sizes the memory slope is taken between (default: 2,4)")
+    p_scale.add_argument("--tiny", action="store_true", help="tiny networks, 2 timed steps (the tests' size)")
+    p_scale.add_argument("--warmup", type=int, default=1, help="untimed steps per process")
+    p_scale.add_argument("--steps", type=int, default=3, help="timed steps per process")
+    p_scale.add_argument("--timeout", type=float, default=3600.0, help="seconds before a process is stopped")
+    p_scale.add_argument("--plot", help="the plot (default: benchmarks/scaling.png; --tiny or --no-write: none)")
+    p_scale.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md; --tiny: none)")
+    p_scale.add_argument("--no-write", action="store_true", help="print only (a plot only where --plot names)")
     args = parser.parse_args(argv)
+    if args.command in ("gpu", "scaling"):
+        from benchmarks import gpu, scaling
+
+        return (gpu if args.command == "gpu" else scaling).main(args, title=PART_TITLES[args.command])
     return run(args) if args.command == "run" else profile(args)
 
 

@@ -62,9 +62,19 @@ class _PlainLoop:
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=s.lr_g, betas=tuple(s.betas), eps=s.eps)
         self.real_batches = EndlessImages(images_uint8, batch_size)
         self.batch_size = batch_size
+        self.device = torch.device("cpu")
+
+    def to(self, device) -> "_PlainLoop":
+        """Both networks on ``device``, and the latents drawn there from then on (the real batches are the
+        caller's: ``real_batches`` is anything with ``next()``). The style-mixing coin and cutoff stay CPU
+        scalars, so reading them never waits for the device."""
+        self.device = torch.device(device)
+        self.netG.to(self.device)
+        self.netD.to(self.device)
+        return self
 
     def classes(self, b: int) -> Optional[torch.Tensor]:
-        return torch.randint(0, self.num_classes, (b,)) if self.num_classes else None
+        return torch.randint(0, self.num_classes, (b,), device=self.device) if self.num_classes else None
 
 
 class PlainHinge(_PlainLoop):
@@ -85,7 +95,7 @@ class PlainHinge(_PlainLoop):
             self.optimizerD.zero_grad()
             with torch.no_grad():
                 y_fake = self.classes(b)
-                fake = self.netG(torch.randn(b, self.nz), y_fake)
+                fake = self.netG(torch.randn(b, self.nz, device=self.device), y_fake)
             loss_d = F.relu(1 - self.netD(real, y_real)).mean() + F.relu(1 + self.netD(fake, y_fake)).mean()
             loss_d.backward()
             self.optimizerD.step()
@@ -93,7 +103,7 @@ class PlainHinge(_PlainLoop):
             p.requires_grad = False
         self.optimizerG.zero_grad()
         y = self.classes(b)
-        loss_g = -self.netD(self.netG(torch.randn(b, self.nz), y), y).mean()
+        loss_g = -self.netD(self.netG(torch.randn(b, self.nz, device=self.device), y), y).mean()
         if self.ortho_beta:
             from gancli_plugin_biggan.objective import generator_orthogonal_penalty
 
@@ -129,10 +139,11 @@ class PlainStyleGAN(_PlainLoop):
         self.mixing = float(self.config.style_mixing_prob)
 
     def generate(self, b: int) -> torch.Tensor:
-        w = self.netG.mapping(torch.randn(b, self.nz)).clone()  # mapping broadcasts one w to every layer
+        # mapping broadcasts one w to every layer
+        w = self.netG.mapping(torch.randn(b, self.nz, device=self.device)).clone()
         if torch.rand(()) < self.mixing:  # a second w from a random layer on, as stylegan2-ada's style_mixing
             cutoff = int(torch.randint(1, w.shape[1], ()))
-            w[:, cutoff:] = self.netG.mapping(torch.randn(b, self.nz))[:, cutoff:]
+            w[:, cutoff:] = self.netG.mapping(torch.randn(b, self.nz, device=self.device))[:, cutoff:]
         return self.netG.synthesis(w)
 
     def step(self) -> dict[str, float]:
@@ -176,11 +187,16 @@ class PlainStyleGAN2(PlainStyleGAN):
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=lazy["G"][0], betas=lazy["G"][1], eps=eps)
         self.optimizerD = optim.Adam(self.netD.parameters(), lr=lazy["D"][0], betas=lazy["D"][1], eps=eps)
 
+    def to(self, device) -> "PlainStyleGAN2":
+        super().to(device)
+        self.pl_mean = self.pl_mean.to(self.device)
+        return self
+
     def generate_ws(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.netG.mapping(torch.randn(b, self.nz)).clone()
+        w = self.netG.mapping(torch.randn(b, self.nz, device=self.device)).clone()
         if torch.rand(()) < self.mixing:
             cutoff = int(torch.randint(1, w.shape[1], ()))
-            w[:, cutoff:] = self.netG.mapping(torch.randn(b, self.nz))[:, cutoff:]
+            w[:, cutoff:] = self.netG.mapping(torch.randn(b, self.nz, device=self.device))[:, cutoff:]
         return self.netG.synthesis(w), w
 
     def step(self) -> dict[str, float]:
@@ -201,7 +217,8 @@ class PlainStyleGAN2(PlainStyleGAN):
             noise = torch.randn_like(img) / (img.shape[2] * img.shape[3]) ** 0.5
             (grad,) = autograd.grad((img * noise).sum(), ws, create_graph=True)
             lengths = grad.square().sum(2).mean(1).sqrt()
-            pl_mean = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+            # float(): under autocast the lengths come out in bf16, and the running mean stays float32
+            pl_mean = self.pl_mean.lerp(lengths.mean().float(), self.pl_decay)
             self.pl_mean = pl_mean.detach()
             loss_pl = (lengths - pl_mean).square().mean() * self.pl_weight * self.pl_interval
             loss_pl.backward()
@@ -240,9 +257,9 @@ class PlainProGAN(_PlainLoop):
         b = real.size(0)
         self.optimizerD.zero_grad()
         with torch.no_grad():
-            fake = self.netG(torch.randn(b, self.nz))
+            fake = self.netG(torch.randn(b, self.nz, device=self.device))
         real_scores = self.netD(real)
-        alpha = torch.rand(b, 1, 1, 1)
+        alpha = torch.rand(b, 1, 1, 1, device=self.device)
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         (grad,) = autograd.grad(self.netD(mixed).sum(), mixed, create_graph=True)
         penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -252,7 +269,7 @@ class PlainProGAN(_PlainLoop):
         for p in self.netD.parameters():
             p.requires_grad = False
         self.optimizerG.zero_grad()
-        loss_g = -self.netD(self.netG(torch.randn(b, self.nz))).mean()
+        loss_g = -self.netD(self.netG(torch.randn(b, self.nz, device=self.device))).mean()
         loss_g.backward()
         self.optimizerG.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
