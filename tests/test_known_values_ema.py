@@ -75,3 +75,36 @@ def test_the_average_starts_at_its_start_step():
     assert torch.equal(ema.model.weight, torch.full((2,), 4.0))
     ema.update(moved(G, weight=8.0), step=2, batch_size=128)  # from the start step on: the average
     assert torch.allclose(ema.model.weight, torch.full((2,), 0.25 * 4.0 + 0.75 * 8.0))  # 7
+
+
+def test_rampup_caps_the_half_life_at_a_share_of_the_images_seen():
+    """stylegan2-ada: ema_nimg = min(ema_kimg·1000, cur_nimg·ema_rampup), cur_nimg counted before the step."""
+    ema = EMA(Net(), half_life_kimg=10.0, rampup=0.05)
+    assert ema.beta(32, images_seen=0) == 0.0  # the first step copies G
+    assert ema.beta(32, images_seen=1280) == pytest.approx(0.5 ** (32 / 64))  # 1280 · 0.05 = 64 images
+    assert ema.beta(32, images_seen=400_000) == pytest.approx(0.5 ** (32 / 10_000))  # past 200k images: the half-life
+    assert EMA(Net(), half_life_kimg=10.0).beta(32, images_seen=0) == pytest.approx(0.5 ** (32 / 10_000))
+
+    net = Net()
+    ema = EMA(net, half_life_kimg=10.0, rampup=0.05)
+    ema.update(moved(net, weight=3.0), step=0, batch_size=32, images_seen=0)
+    assert torch.equal(ema.model.weight, torch.full((2,), 3.0))
+    ema.update(moved(net, weight=1.0), step=1, batch_size=32, images_seen=1280)  # β = 0.5 ** 0.5
+    beta = 0.5 ** 0.5
+    torch.testing.assert_close(ema.model.weight, torch.full((2,), beta * 3.0 + (1 - beta) * 1.0))
+
+
+def test_the_trainer_passes_the_images_seen_before_each_step(tmp_path, tiny_npz):
+    from safetensors.torch import load_file
+
+    from gancli import config as cfg
+    from gancli.train.loop import train
+
+    run, family_config = cfg.resolve(
+        "dcgan", flags={"data": {"source": str(tiny_npz), "resolution": 16},
+                        "train": {"steps": 1, "batch_size": 8, "sample_every": 0, "ema": True, "ema_rampup": 0.05}},
+        overrides=["ngf=4", "ndf=4", "z_dim=8"])
+    result = train(run, family_config, out=tmp_path / "run", show_progress=False)
+    tensors = load_file(str(result.last_checkpoint))
+    weights = [k for k in tensors if k.startswith("G.") and not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert weights and all(torch.equal(tensors[k], tensors["G_ema." + k[2:]]) for k in weights)  # step 1 copies G

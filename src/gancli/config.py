@@ -55,6 +55,10 @@ class TrainConfig(Strict):
     ema_half_life_kimg: float = Field(10.0, gt=0, description="EMA half-life in thousands of images")
     ema_decay: Optional[float] = Field(None, gt=0, lt=1, description="fixed EMA decay per step (overrides the half-life)")
     ema_start_step: int = Field(0, ge=0, description="EMA copies G until this step")
+    ema_rampup: Optional[float] = Field(
+        None, gt=0, description="EMA ramp-up (stylegan2-ada): the half-life is at most this × the images seen so far "
+        "(its cifar and auto configs: 0.05); None: the full half-life from the first step",
+    )
     ema_discriminator: bool = Field(
         False, description="keep a Polyak average of D too (D_ema in checkpoints; openai/improved-gan tests its "
         "semi-supervised classifier with one)",

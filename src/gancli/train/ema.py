@@ -10,6 +10,10 @@ from torch import nn
 class EMA:
     """``G_ema = β·G_ema + (1−β)·G``; β from a half-life in images (StyleGAN2's convention) or a fixed decay.
 
+    ``rampup`` r (stylegan2-ada-pytorch's ``ema_rampup``): the half-life is at most r × the images
+    seen before the step, so the average forgets the random start quickly and reaches its full
+    half-life after ``half_life / r`` images (0.05: 20 half-lives).
+
     Parameters are paired by name, so a generator that grows keeps the averages of its
     existing layers (:meth:`follow`). Buffers are copied from G (``buffers="copy"``:
     running statistics, a mapping network's w_avg, as NVlabs do) or averaged like the
@@ -18,13 +22,14 @@ class EMA:
 
     def __init__(
         self, generator: nn.Module, *, half_life_kimg: float, decay: float | None = None, start_step: int = 0,
-        buffers: str = "copy",
+        buffers: str = "copy", rampup: float | None = None,
     ) -> None:
         if buffers not in ("copy", "average"):
             raise ValueError(f"EMA buffers must be 'copy' or 'average', got {buffers!r}")
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
         self.half_life_images = half_life_kimg * 1000.0
         self.decay = decay
+        self.rampup = rampup
         self.start_step = start_step
         self.buffers = buffers
         self._pair(generator)
@@ -60,14 +65,18 @@ class EMA:
         self._pair(generator)
         return True
 
-    def beta(self, batch_size: int) -> float:
+    def beta(self, batch_size: int, images_seen: int | None = None) -> float:
         if self.decay is not None:
             return self.decay
-        return 0.5 ** (batch_size / self.half_life_images)
+        half_life = self.half_life_images
+        if self.rampup is not None and images_seen is not None:
+            half_life = min(half_life, images_seen * self.rampup)
+        return 0.5 ** (batch_size / max(half_life, 1e-8))
 
     @torch.no_grad()
-    def update(self, generator: nn.Module, *, step: int, batch_size: int) -> None:
-        beta = 0.0 if step < self.start_step else self.beta(batch_size)
+    def update(self, generator: nn.Module, *, step: int, batch_size: int, images_seen: int | None = None) -> None:
+        """One step's average; ``images_seen``: the images before this step (for the ramp-up)."""
+        beta = 0.0 if step < self.start_step else self.beta(batch_size, images_seen)
         ema_params, params = self._params
         if beta == 0.0:
             torch._foreach_copy_(ema_params, params)

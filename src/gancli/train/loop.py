@@ -175,7 +175,8 @@ def _train_with(
     D.to(device=device, memory_format=memory_format)
     ema = (
         EMA(G, half_life_kimg=run.train.ema_half_life_kimg, decay=run.train.ema_decay,
-            start_step=run.train.ema_start_step, buffers=getattr(objective, "ema_buffers", "copy"))
+            start_step=run.train.ema_start_step, buffers=getattr(objective, "ema_buffers", "copy"),
+            rampup=run.train.ema_rampup)
         if run.train.ema
         else None
     )
@@ -337,7 +338,7 @@ def _train_with(
                 elif not weights_finite(G, step):
                     raise NonFiniteLoss(nonfinite_message(step, "the generator weights", rundir))
                 elif ema is not None:
-                    ema.update(G, step=step, batch_size=batch)
+                    ema.update(G, step=step, batch_size=batch, images_seen=progress.images_seen)
                 step += 1
                 if augmentation is not None:
                     augmentation.end_step(step, batch, sum_over_processes(world, consensus))

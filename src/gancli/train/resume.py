@@ -14,7 +14,7 @@ from gancli.train.state import load_optimizer_state
 
 # train.* settings that define what a step computes; the others (steps, logging, sampling,
 # checkpointing, workers, max_nonfinite) and the precision (a remedy for NaNs) may change on resume
-STEP_DEFINING_TRAIN_KEYS = ("batch_size", "seed", "ema", "ema_half_life_kimg", "ema_decay", "ema_start_step",
+STEP_DEFINING_TRAIN_KEYS = ("batch_size", "seed", "ema", "ema_half_life_kimg", "ema_decay", "ema_start_step", "ema_rampup",
                             "ema_discriminator", "ema_discriminator_decay")
 DATA_SHAPE_FIELDS = ("kind", "channels", "resolution", "num_classes", "dim")
 
