@@ -217,7 +217,7 @@ def test_mapping_lr_multiplier_and_the_synthesis_rates():
 
 def test_style_mixing_uses_two_latents_and_only_the_first_moves_w_avg():
     from gancli_plugin_stylegan.mixing import mix_styles
-    from gancli_plugin_stylegan.stylegan2.objective import generate_with_ws
+    from gancli_plugin_stylegan.mixing import generate_with_ws
 
     gan = build_tiny(resolution=16, family="stylegan2")
     G, D = gan.generator.train(), gan.discriminator  # noise strengths start at 0: random noise adds nothing

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from gancli_plugin_stylegan.mixing import draw_crossovers, mix_styles
-from gancli_plugin_stylegan.objective import generate_mixed
 from stylegan_testkit import build_tiny, make_step, real_batch
 
 
@@ -61,10 +60,10 @@ def test_crossover_draws_do_not_depend_on_how_the_batch_is_split():
 
 
 def test_objective_generates_from_two_latents_with_the_drawn_crossover():
-    gan = build_tiny()
+    gan = build_tiny(style_mixing_prob=1.0)
     G, D = gan.generator.train(), gan.discriminator  # noise strengths start at 0: random noise adds nothing
     real = real_batch()
-    fake = generate_mixed(make_step(G, D, real, seed=3), style_mixing_prob=1.0)
+    fake = gan.objective.generate(make_step(G, D, real, seed=3))
     # the same Step draws, replayed by hand: z₁, z₂, then the crossovers
     s = make_step(G, D, real, seed=3)
     z1, z2 = s.latents(), s.latents()
@@ -82,7 +81,7 @@ def test_only_the_first_latent_moves_w_avg():
     gan = build_tiny()
     G, D = gan.generator.train(), gan.discriminator
     s = make_step(G, D, real_batch(), seed=5)
-    generate_mixed(s, style_mixing_prob=0.9)
+    gan.objective.generate(s)
     replay = make_step(G, D, real_batch(), seed=5)
     z1 = replay.latents()
     with torch.no_grad():

@@ -23,17 +23,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from torch import Tensor, nn
-
 from gancli.nn import MappingNetwork
 
 from gancli_plugin_stylegan.synthesis import SynthesisNetwork
 from gancli_plugin_stylegan.widths import Widths
+from gancli_plugin_stylegan.wspace import WSpaceGenerator
 
 
-class StyleGANGenerator(nn.Module):
-    truncation_space = "w"
-
+class StyleGANGenerator(WSpaceGenerator):
     def __init__(
         self,
         *,
@@ -64,34 +61,3 @@ class StyleGANGenerator(nn.Module):
             z_dim, w_dim, mapping_layers, lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
             hidden_dim=mapping_width, num_ws=self.synthesis.num_ws, truncation_cutoff=truncation_cutoff,
         )
-
-    @property
-    def w_avg(self) -> Tensor:
-        """The moving average of w (a buffer of the mapping network, saved with G and G_ema)."""
-        return self.mapping.w_avg
-
-    @property
-    def num_ws(self) -> int:
-        return self.synthesis.num_ws
-
-    @property
-    def layer_resolutions(self) -> list[int]:
-        """The resolution each w layer styles: 4, 4, 8, 8, 16, 16, ..."""
-        return list(self.synthesis.layer_resolutions)
-
-    @property
-    def current_resolution(self) -> int:
-        return self.synthesis.current_resolution
-
-    def forward(
-        self,
-        z: Tensor,
-        y: Optional[Tensor] = None,
-        *,
-        truncation: Optional[float] = None,
-        truncation_cutoff: Optional[int] = None,
-        noise_mode: str = "random",
-    ) -> Tensor:
-        psi = 1.0 if truncation is None else float(truncation)
-        w = self.mapping(z, y, psi=psi, cutoff=truncation_cutoff)
-        return self.synthesis(w, noise_mode=noise_mode)

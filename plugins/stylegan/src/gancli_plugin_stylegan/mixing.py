@@ -16,6 +16,8 @@ changes is only that the images of one batch no longer share the crossover.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -35,14 +37,37 @@ def mix_styles(w1: Tensor, w2: Tensor, crossover: Tensor | int) -> Tensor:
     return torch.where(from_first, w1, w2)
 
 
-def draw_crossovers(step, *, layers: int, prob: float, no_mix: int) -> Tensor:
-    """(N,) crossover layers for the Step's micro-batch: with probability ``prob`` uniform in
-    [1, ``layers``), else ``no_mix`` (a value ≥ the layers in use: w₁ everywhere).
+def draw_crossovers(step, *, layers: int, prob: float, no_mix: int, n: Optional[int] = None) -> Tensor:
+    """(n,) crossover layers (n: the Step's micro-batch by default): with probability ``prob``
+    uniform in [1, ``layers``), else ``no_mix`` (a value ≥ the layers in use: w₁ everywhere).
 
     Two draws, in this order: U[0, 1) per example for the decision, then the layer.
     """
     if layers < 2:
         raise ValueError(f"style mixing needs at least 2 layers, got {layers}")
-    mixes = step.rand() < prob
-    points = step.randint(layers - 1) + 1
+    mixes = step.rand(n=n) < prob
+    points = step.randint(layers - 1, n=n) + 1
     return torch.where(mixes, points, torch.full_like(points, no_mix))
+
+
+def generate_with_ws(step, style_mixing_prob: float, n: Optional[int] = None, *,
+                     layers: Optional[int] = None) -> tuple[Tensor, Tensor]:
+    """(G(w), w) for n (default: the micro-batch's) latents with style mixing, under the Step's autocast.
+
+    The mapping network twice, then the synthesis network, as NVlabs' losses do; only the
+    first mapping call moves ``w_avg`` (v1 ``G_style`` and stylegan2-ada update the average
+    from the first latents). ``layers``: the w layers in use, among which the crossover falls
+    (a growing network's active ones; default all). w is the (n, num_ws, w_dim) tensor the
+    synthesis network saw, so gradients can be taken with respect to it (path length).
+    """
+    G = step.G
+    z = step.latents(n)
+    z2 = step.latents(n) if style_mixing_prob > 0 else None
+    with step.autocast():
+        ws = G.mapping(z)
+        if z2 is not None:
+            w2 = G.mapping(z2, update_w_avg=False)
+            crossover = draw_crossovers(step, layers=G.num_ws if layers is None else layers, prob=style_mixing_prob,
+                                        no_mix=G.num_ws, n=n)
+            ws = mix_styles(ws, w2, crossover)
+        return G.synthesis(ws), ws

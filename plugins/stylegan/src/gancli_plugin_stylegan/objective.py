@@ -1,13 +1,13 @@
 """StyleGAN v1's training objective: the non-saturating logistic loss with R1, style mixing, optional growing.
 
-* Loss (NVlabs/stylegan ``training/loss.py``, ``G_logistic_nonsaturating`` and
-  ``D_logistic_simplegp``): D minimizes softplus(D(G(z))) + softplus(−D(x)) + γ/2·‖∇ₓD(x)‖²
+* Loss (gancli_plugin_stylegan.losses; NVlabs/stylegan ``training/loss.py``, ``G_logistic_nonsaturating``
+  and ``D_logistic_simplegp``): D minimizes softplus(D(G(z))) + softplus(−D(x)) + γ/2·‖∇ₓD(x)‖²
   on real images (γ = 10), G minimizes softplus(−D(G(z))). R1 runs D in fp32 under mixed
   precision (``Step.critic``). With ``r1_interval`` k > 1 R1 is its own "Dreg" pass every k
   steps, weighted by k, with D's Adam settings corrected (lr·c, β^c, c = k/(k+1)):
   StyleGAN2's lazy regularization (stylegan2-ada-pytorch ``training_loop.py``), from
   :class:`gancli.objective.AdversarialObjective`.
-* Fakes come from :func:`generate_mixed`: the mapping network twice, then the synthesis
+* Fakes come from :func:`~gancli_plugin_stylegan.mixing.generate_with_ws`: the mapping network twice, then the synthesis
   network, with style mixing (probability 0.9, per-example crossover; see
   gancli_plugin_stylegan.mixing). The first mapping call moves G's ``w_avg``; the second
   does not (v1 ``G_style`` updates the average from the first latents only). With one
@@ -25,38 +25,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import Tensor
 
-from gancli.errors import GancliError
 from gancli.growth import GrowthSchedule, reals_at
-from gancli.losses import logistic_d_loss, nonsaturating_g_loss
 from gancli.objective import AdversarialObjective, Progress, Step, lazy_regularization
-from gancli.regularizers import r1_penalty, scored_r1_penalty
 
-from gancli_plugin_stylegan.mixing import draw_crossovers, mix_styles
-
-_FAKE = "stylegan.fake"
-
-
-def generate_mixed(s: Step, style_mixing_prob: float) -> Tensor:
-    """G(z) for the Step's micro-batch with style mixing regularization (under the Step's autocast)."""
-    G = s.G
-    z = s.latents()
-    z2 = s.latents() if style_mixing_prob > 0 else None
-    with s.autocast():
-        w = G.mapping(z)
-        if z2 is not None:
-            w2 = G.mapping(z2, update_w_avg=False)
-            crossover = draw_crossovers(s, layers=G.synthesis.active_ws, prob=style_mixing_prob, no_mix=G.num_ws)
-            w = mix_styles(w, w2, crossover)
-        return G.synthesis(w)
+from gancli_plugin_stylegan.losses import LogisticR1Losses
+from gancli_plugin_stylegan.mixing import generate_with_ws
 
 
 @dataclass
-class StyleGANObjective(AdversarialObjective):
+class StyleGANObjective(LogisticR1Losses, AdversarialObjective):
+    family: ClassVar[str] = "stylegan"
+    _fake_key: ClassVar[str] = "stylegan.fake"
+
     style_mixing_prob: float = 0.9
     lr_per_resolution: dict = field(default_factory=dict)
     growth: Optional[GrowthSchedule] = None
@@ -108,64 +93,22 @@ class StyleGANObjective(AdversarialObjective):
     def batch_size(self, progress: Progress) -> Optional[int]:
         return self.growth.batch_size(progress.images_seen) if self.growth is not None else None
 
-    # ---------------------------------------------------------------- losses
+    # ---------------------------------------------------------------- losses (LogisticR1Losses)
 
-    def _check_micro_batch(self, s: Step) -> None:
-        group = getattr(getattr(s.D, "output", None), "mbstd", None)
-        if group is None:
-            return
-        size = min(group.group_size, s.batch_size)
-        if s.batch_size % size:
-            raise GancliError(
-                f"stylegan: the minibatch stddev layer groups {group.group_size} images, but each process computes "
-                f"{s.batch_size} at a time; use a batch (per process and micro-batch) divisible by "
-                f"{group.group_size}, or set mbstd_group_size"
-            )
+    def generate(self, s: Step) -> Tensor:
+        return generate_with_ws(s, self.style_mixing_prob, layers=s.G.synthesis.active_ws)[0]
 
-    def _reals(self, s: Step) -> Tensor:
+    def minibatch_stddev(self, D):
+        return getattr(getattr(D, "output", None), "mbstd", None)
+
+    def reals(self, s: Step) -> Tensor:
         D = s.D
         alpha = float(D.fade_alpha) if D.growing else 1.0
         # the networks take and give full-size images (NVlabs' growing mode): reals at the phase, upsampled back
         return reals_at(s.real, D.current_resolution, alpha if alpha < 1.0 else None, full_size=True)
 
-    def _fakes_for_d(self, s: Step) -> Tensor:
-        if self.reuse_fake and s.repeats == 1 and s.accumulate == 1:
-            fake = generate_mixed(s, self.style_mixing_prob)  # keeps G's graph for the G step
-            s.cache[_FAKE] = fake
-            return fake
-        with torch.no_grad():
-            return generate_mixed(s, self.style_mixing_prob)
-
-    def d_loss(self, s: Step) -> dict[str, Tensor]:
-        self._check_micro_batch(s)
-        fake = self._fakes_for_d(s)
-        real = self._reals(s)
-        r1_every_step = self.r1_gamma > 0 and not self.lazy_r1
-        if r1_every_step:  # one full-precision forward of the reals for their loss term and R1 (v1, stylegan2-ada)
-            r1, real_out = scored_r1_penalty(s.critic(None), real)
-        else:
-            real_out = s.discriminate(real)
-        fake_out = s.discriminate(fake.detach())
-        adv = logistic_d_loss(real_out, fake_out)
-        terms = {"adv": adv.detach(), "score_real": real_out.detach().mean(), "score_fake": fake_out.detach().mean()}
-        total = adv
-        if r1_every_step:
-            total = total + 0.5 * self.r1_gamma * r1
-            terms["r1"] = r1.detach()
-        terms["loss"] = total
-        return terms
-
-    def d_regularization(self, s: Step) -> dict[str, Tensor]:
-        """Lazy R1 on the reals D just saw (at the network's phase), weighted by the interval."""
-        r1 = r1_penalty(s.critic(None), self._reals(s))
-        return {"r1": r1.detach(), "loss": 0.5 * self.r1_gamma * self.r1_interval * r1}
-
     def g_loss(self, s: Step) -> dict[str, Tensor]:
-        self._check_micro_batch(s)
-        fake = s.cache.pop(_FAKE, None)
-        if fake is None:
-            fake = generate_mixed(s, self.style_mixing_prob)
-        return {"loss": nonsaturating_g_loss(s.discriminate(fake))}
+        return {"loss": self.g_adversarial(s)}
 
     # ---------------------------------------------------------------- state
 

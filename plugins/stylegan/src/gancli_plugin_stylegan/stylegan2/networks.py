@@ -36,6 +36,7 @@ from gancli.nn import Blur, ConstantInput, MappingNetwork, MinibatchStdDev
 
 from gancli_plugin_stylegan.stylegan2.layers import RESAMPLE_TAPS, Conv, Dense, ModulatedConv, ToRGB
 from gancli_plugin_stylegan.widths import Widths
+from gancli_plugin_stylegan.wspace import WSpaceGenerator
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -112,10 +113,8 @@ class StyleGAN2Synthesis(nn.Module):
         return f"resolution={self.resolution}, channels={self.channels}, num_ws={self.num_ws}"
 
 
-class StyleGAN2Generator(nn.Module):
+class StyleGAN2Generator(WSpaceGenerator):
     """Mapping network (the stylegan family's) and the skip synthesis network; gancli's W-space protocol."""
-
-    truncation_space = "w"
 
     def __init__(self, *, resolution: int, channels: int, z_dim: int = 512, w_dim: int = 512, mapping_layers: int = 8,
                  mapping_width: Optional[int] = None, mapping_lr_multiplier: float = 0.01, w_avg_beta: float = 0.995,
@@ -127,27 +126,6 @@ class StyleGAN2Generator(nn.Module):
             z_dim, w_dim, mapping_layers, lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
             hidden_dim=mapping_width, num_ws=self.synthesis.num_ws,
         )
-
-    @property
-    def w_avg(self) -> Tensor:
-        return self.mapping.w_avg
-
-    @property
-    def num_ws(self) -> int:
-        return self.synthesis.num_ws
-
-    @property
-    def layer_resolutions(self) -> list[int]:
-        return list(self.synthesis.layer_resolutions)
-
-    @property
-    def current_resolution(self) -> int:
-        return self.synthesis.resolution
-
-    def forward(self, z: Tensor, y: Optional[Tensor] = None, *, truncation: Optional[float] = None,
-                truncation_cutoff: Optional[int] = None, noise_mode: str = "random") -> Tensor:
-        psi = 1.0 if truncation is None else float(truncation)
-        return self.synthesis(self.mapping(z, y, psi=psi, cutoff=truncation_cutoff), noise_mode=noise_mode)
 
 
 class ResidualBlock(nn.Module):

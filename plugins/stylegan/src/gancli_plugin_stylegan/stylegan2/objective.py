@@ -17,50 +17,22 @@ NVlabs/stylegan2-ada-pytorch ``training/loss.py`` (``StyleGAN2Loss``) and
   ``pl_mean`` per GPU), with the gradient of the local mean;
 * fakes: the mapping network twice with style mixing (p 0.9, per-example crossover:
   gancli_plugin_stylegan.mixing), then the synthesis network; with one D step and no
-  accumulation the G step reuses the D step's fakes and their graph.
+  accumulation the G step reuses the D step's fakes and their graph. The logistic loss and
+  R1 are v1's (gancli_plugin_stylegan.losses).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import torch
 from torch import Tensor
 
-from gancli.errors import GancliError
-from gancli.losses import logistic_d_loss, nonsaturating_g_loss
 from gancli.objective import AdversarialObjective, Phase, Step, lazy_regularization, make_optimizer
-from gancli.regularizers import r1_penalty, scored_r1_penalty
 
-from gancli_plugin_stylegan.mixing import mix_styles
-
-_FAKE = "stylegan2.fake"
-
-
-def generate_with_ws(s: Step, style_mixing_prob: float, n: Optional[int] = None) -> tuple[Tensor, Tensor]:
-    """(G(w), w) for n (default: the micro-batch's) latents with style mixing, under the Step's autocast.
-
-    w is the (n, num_ws, w_dim) tensor the synthesis network saw, so gradients can be taken
-    with respect to it (path length). Only the first mapping call moves ``w_avg``.
-    """
-    G = s.G
-    z = s.latents(n)
-    z2 = s.latents(n) if style_mixing_prob > 0 else None
-    with s.autocast():
-        ws = G.mapping(z)
-        if z2 is not None:
-            w2 = G.mapping(z2, update_w_avg=False)
-            crossover = _crossovers(s, G.num_ws, style_mixing_prob, n)
-            ws = mix_styles(ws, w2, crossover)
-        return G.synthesis(ws), ws
-
-
-def _crossovers(s: Step, layers: int, prob: float, n: Optional[int]) -> Tensor:
-    """gancli_plugin_stylegan.mixing.draw_crossovers for n examples: the same two draws, in the same order."""
-    mixes = s.rand(n=n) < prob
-    points = s.randint(layers - 1, n=n) + 1
-    return torch.where(mixes, points, torch.full_like(points, layers))
+from gancli_plugin_stylegan.losses import LogisticR1Losses
+from gancli_plugin_stylegan.mixing import generate_with_ws
 
 
 def path_lengths(images: Tensor, ws: Tensor, noise: Tensor) -> Tensor:
@@ -88,7 +60,10 @@ def path_length_penalty(lengths: Tensor, pl_mean: Tensor, decay: float, *,
 
 
 @dataclass
-class StyleGAN2Objective(AdversarialObjective):
+class StyleGAN2Objective(LogisticR1Losses, AdversarialObjective):
+    family: ClassVar[str] = "stylegan2"
+    _fake_key: ClassVar[str] = "stylegan2.fake"
+
     style_mixing_prob: float = 0.9
     pl_weight: float = 2.0
     pl_interval: int = 4
@@ -126,55 +101,11 @@ class StyleGAN2Objective(AdversarialObjective):
 
     # ---------------------------------------------------------------- losses
 
-    def _check_micro_batch(self, s: Step) -> None:
-        mbstd = getattr(s.D, "mbstd", None)
-        if mbstd is None:
-            return
-        size = min(mbstd.group_size, s.batch_size)
-        if s.batch_size % size:
-            raise GancliError(
-                f"stylegan2: the minibatch stddev layer groups {mbstd.group_size} images, but each process computes "
-                f"{s.batch_size} at a time; use a batch (per process and micro-batch) divisible by "
-                f"{mbstd.group_size}, or set mbstd_group_size"
-            )
-
-    def _fakes_for_d(self, s: Step) -> Tensor:
-        if self.reuse_fake and s.repeats == 1 and s.accumulate == 1:
-            fake, _ = generate_with_ws(s, self.style_mixing_prob)  # keeps G's graph for the G step
-            s.cache[_FAKE] = fake
-            return fake
-        with torch.no_grad():
-            return generate_with_ws(s, self.style_mixing_prob)[0]
-
-    def d_loss(self, s: Step) -> dict[str, Tensor]:
-        self._check_micro_batch(s)
-        fake = self._fakes_for_d(s)
-        r1_every_step = self.r1_gamma > 0 and not self.lazy_r1
-        if r1_every_step:
-            r1, real_out = scored_r1_penalty(s.critic(None), s.real)
-        else:
-            real_out = s.discriminate(s.real)
-        fake_out = s.discriminate(fake.detach())
-        adv = logistic_d_loss(real_out, fake_out)
-        terms = {"adv": adv.detach(), "score_real": real_out.detach().mean(), "score_fake": fake_out.detach().mean()}
-        total = adv
-        if r1_every_step:
-            total = total + 0.5 * self.r1_gamma * r1
-            terms["r1"] = r1.detach()
-        terms["loss"] = total
-        return terms
-
-    def d_regularization(self, s: Step) -> dict[str, Tensor]:
-        """Lazy R1 on the reals D just saw, times the interval."""
-        r1 = r1_penalty(s.critic(None), s.real)
-        return {"r1": r1.detach(), "loss": 0.5 * self.r1_gamma * self.r1_interval * r1}
+    def generate(self, s: Step) -> Tensor:
+        return generate_with_ws(s, self.style_mixing_prob)[0]
 
     def g_loss(self, s: Step) -> dict[str, Tensor]:
-        self._check_micro_batch(s)
-        fake = s.cache.pop(_FAKE, None)
-        if fake is None:
-            fake = generate_with_ws(s, self.style_mixing_prob)[0]
-        total = nonsaturating_g_loss(s.discriminate(fake))
+        total = self.g_adversarial(s)
         terms = {}
         if self.pl_weight > 0 and not self.lazy_pl:  # pl_interval 1: in the main step (NVlabs' "Gboth")
             pl = self._path_length_terms(s)
