@@ -10,6 +10,8 @@ fp32, TF32, bf16 and fp16 against the plain loop, with peak GPU memory; no arm s
 (6), so under ~9 minutes of device time (exit status 2 without CUDA). scaling: memory per image and step
 time against resolution for stylegan and biggan on the CPU, each point a fresh process, with
 benchmarks/scaling.png.
+gallery: the README's pictures, one per family (trained from its CPU recipe or reused), with the command,
+commit and score of each in docs/images/gallery.json; --readme rewrites README.md's families table from it.
 """
 from __future__ import annotations
 
@@ -271,7 +273,12 @@ def main(argv=None) -> int:
     p_scale.add_argument("--plot", help="the plot (default: benchmarks/scaling.png; --tiny or --no-write: none)")
     p_scale.add_argument("--results", help="RESULTS.md to refresh (default: benchmarks/RESULTS.md; --tiny: none)")
     p_scale.add_argument("--no-write", action="store_true", help="print only (a plot only where --plot names)")
+    from benchmarks import gallery
+
+    gallery.add_arguments(sub.add_parser("gallery", help="the README's pictures, each with its command, commit and score"))
     args = parser.parse_args(argv)
+    if args.command == "gallery":
+        return gallery.main(args)
     if args.command in ("gpu", "scaling"):
         from benchmarks import gpu, scaling
 
