@@ -16,11 +16,12 @@ from gancli.data.images import TensorData
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
 from gancli.improved_losses import feature_matching_loss
-from gancli.objective import AdversarialObjective, Step
+from gancli.objective import Step
 from gancli.testing import check_family
 from gancli.train.loop import train
 from gancli_plugin_gan.config import GANConfig
 from gancli_plugin_gan.model import build
+from gancli_plugin_gan.objective import ImprovedGANObjective
 from gancli_plugin_gan.semi_supervised import semi_supervised_accuracy
 
 POINTS = DataSpec(kind="points", dim=2, name="test")
@@ -203,7 +204,7 @@ def test_semi_supervised_losses_equal_the_hand_computed_cross_entropy_formulatio
     real = torch.tensor([[0.5, 1.0], [-1.0, 0.2], [2.0, -0.5], [0.0, 0.0]])
     labels = torch.tensor([0, -1, 2, -1])  # two labelled, two unlabelled
     fake = torch.tensor([[1.5, 1.5], [-0.3, 0.7]])
-    objective = AdversarialObjective(loss="nonsaturating", semi_supervised=True, unsupervised_weight=0.5)
+    objective = ImprovedGANObjective(loss="nonsaturating", semi_supervised=True, unsupervised_weight=0.5)
     s = Step(index=0, real=real, labels=labels, G=_FixedSamples(fake), D=_FixedLogits(weight), z_dim=1,
              num_classes=0, seed=0)
     terms = objective.d_loss(s)
@@ -256,7 +257,7 @@ def test_semi_supervised_cross_entropy_uses_a_labelled_batch_from_the_pool():
     weight = torch.tensor([[1.0, -0.5, 0.2], [0.3, 0.8, -1.0]])
     real = torch.tensor([[0.5, 1.0], [-1.0, 0.2], [2.0, -0.5], [0.0, 0.0]])
     labels = torch.tensor([0, -1, 2, -1])
-    objective = AdversarialObjective(semi_supervised=True, supervised_batch=5)
+    objective = ImprovedGANObjective(semi_supervised=True, supervised_batch=5)
     D = _FixedLogits(weight)
     s = Step(index=0, real=real, labels=labels, G=_FixedSamples(real[:2]), D=D, z_dim=1,
              num_classes=0, seed=7)

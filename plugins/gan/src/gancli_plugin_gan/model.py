@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
 from gancli.nn.improved import MinibatchDiscrimination, VirtualBatchNorm, joint_vbn_reference, recording_vbn_reference
-from gancli.objective import GAN, AdversarialObjective, OptimizerSettings
+from gancli.objective import GAN, OptimizerSettings
+from gancli_plugin_gan.objective import ImprovedGANObjective
 
 
 def make_activation(name: str) -> nn.Module:
@@ -168,7 +169,7 @@ def build(config, spec: DataSpec) -> GAN:
         init_weights(D, config.init_gain)
     if G.virtual_batch_norm:
         G.refresh_reference()  # the reference statistics of the initialized weights
-    objective = AdversarialObjective(
+    objective = ImprovedGANObjective(
         loss=config.loss,
         optimizer=OptimizerSettings(name="adam", lr_g=config.lr_g, lr_d=config.lr_d, betas=(config.beta1, config.beta2)),
         n_critic=config.n_critic,
