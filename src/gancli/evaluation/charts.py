@@ -76,11 +76,10 @@ def disturbance_figure(report, path: Path) -> Path:
     from PIL import Image, ImageDraw
 
     from gancli.checkpoint import atomic_write_bytes
-    from gancli.evaluation.disturbance_run import SHOWN
 
     names = list(report.rows)
     colours = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
-    keys = [key for key in SHOWN if key in report.labels]
+    keys = report.shown_keys()
     panel_rows = math.ceil((len(keys) + 1) / PANELS_PER_ROW)  # one slot for the legend
     some = next(iter(report.examples.values()))[0]
     side = some.shape[-1]
@@ -211,7 +210,6 @@ def sweep_figure(report, path: Path) -> Path:
     from PIL import Image, ImageDraw
 
     from gancli.checkpoint import atomic_write_bytes
-    from gancli.evaluation.sweep import describe_value
 
     width, height = sweep_figure_size(report)
     canvas = Image.new("RGB", (width, height), "white")
@@ -220,7 +218,8 @@ def sweep_figure(report, path: Path) -> Path:
     draw.text((10, 8), report.title, fill="black", font=title_font)
     # the line runs from the strongest truncation to none: ascending values, untruncated last
     order = sorted(range(len(report.values)), key=lambda i: (report.values[i] is None, report.values[i] or 0.0))
-    texts = [f"{report.symbol}={describe_value(report.values[i])}" for i in order]
+    value_texts = report.value_texts()
+    texts = [f"{report.symbol}={value_texts[i]}" for i in order]
     for index, (x_key, y_key, title) in enumerate(sweep_panels(report)):
         row, column = divmod(index, SWEEP_PANELS_PER_ROW)
         left, top = column * SWEEP_PANEL_W, SWEEP_TITLE_H + row * SWEEP_PANEL_H
@@ -229,7 +228,7 @@ def sweep_figure(report, path: Path) -> Path:
         if x_key is None:
             points = [(position, row_.get(y_key), "") for position, row_ in enumerate(rows)]
             _xy_panel(draw, left, top, title, f"truncation {report.symbol}", y_label, points,
-                      [describe_value(report.values[i]) for i in order], font)
+                      [value_texts[i] for i in order], font)
         else:
             points = [(row_.get(x_key), row_.get(y_key), text) for row_, text in zip(rows, texts)]
             points = [(x, y, text) for x, y, text in points if x is not None]

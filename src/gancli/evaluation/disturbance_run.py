@@ -61,9 +61,12 @@ class DisturbanceReport:
 
         return disturbance_figure(self, Path(path).expanduser())
 
+    def shown_keys(self) -> list[str]:
+        return [key for key in SHOWN if key in self.labels]
+
     def plain_text(self) -> str:
         """One table per disturbance: a row per level, a column per number."""
-        keys = [key for key in SHOWN if key in self.labels]
+        keys = self.shown_keys()
         lines = [self.title] if self.title else []
         for name, rows in self.rows.items():
             lines.append("")
@@ -107,7 +110,8 @@ def disturbance_experiment(
     ones from `mix_with` (any --data source), by default by digits rendered with Pillow's font.
     """
     from gancli.data.sources import resolve_data
-    from gancli.evaluation.run import choose_device, describe_reference
+    from gancli.evaluation.plan import choose_device
+    from gancli.evaluation.protocol import describe_reference
 
     say = log or (lambda message: None)
     started = time.perf_counter()

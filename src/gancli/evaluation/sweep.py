@@ -64,6 +64,10 @@ class SweepReport:
     def shown_keys(self) -> list[str]:
         return [key for key in SHOWN if key in self.labels]
 
+    def value_texts(self) -> list[str]:
+        """Each truncation value as the report writes it ("none" for no truncation)."""
+        return [describe_value(value) for value in self.values]
+
     def plain_text(self) -> str:
         """A row per truncation value, a column per main number (per-class values are in the JSON)."""
         keys = self.shown_keys()
