@@ -15,6 +15,7 @@ from PIL import Image
 import gancli
 from gancli import checkpoint as ckpt_io
 from gancli.errors import GancliError
+from gancli.references import read_checkpoint
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -247,17 +248,17 @@ def test_a_config_too_large_or_not_json_is_refused(folder, tmp_path):
     shutil.copytree(folder, copy)
     (copy / "config.json").write_text("{" + " " * (17 * 1024 * 1024) + "}")
     with pytest.raises(GancliError, match="more than the 16 MiB"):
-        ckpt_io.read(copy)
+        read_checkpoint(copy)
     (copy / "config.json").write_text("{not json")
     with pytest.raises(GancliError, match="not valid JSON"):
-        ckpt_io.read(copy)
+        read_checkpoint(copy)
 
 
 def test_folders_without_config_and_run_folders_get_a_clear_line(tiny_run, tmp_path):
     with pytest.raises(GancliError, match="run folder; pass one of its checkpoints"):
-        ckpt_io.read(tiny_run.parent.parent)
+        read_checkpoint(tiny_run.parent.parent)
     with pytest.raises(GancliError, match="folder without config.json"):
-        ckpt_io.read(tmp_path)
+        read_checkpoint(tmp_path)
 
 
 def test_eval_reports_of_this_checkpoint_go_into_the_card_with_their_protocol(ema_run, tmp_path, cli):

@@ -4,7 +4,7 @@ Importing this package is cheap: torch is only imported when a heavy name is use
 """
 from __future__ import annotations
 
-__version__ = "0.2.0"
+from gancli.version import __version__
 
 __all__ = ["__version__", "load", "GancliError"]
 

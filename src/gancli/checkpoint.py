@@ -215,13 +215,13 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _json_depth(value: Any, depth: int = 0) -> int:
+def json_depth(value: Any, depth: int = 0) -> int:
     if depth > MAX_JSON_DEPTH:
         return depth
     if isinstance(value, dict):
-        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+        return max((json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
     if isinstance(value, list):
-        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
+        return max((json_depth(v, depth + 1) for v in value), default=depth + 1)
     return depth
 
 
@@ -232,7 +232,7 @@ def _json_object(path: Path, key: str, text: str) -> dict[str, Any]:
         raise GancliError(f"{path}: metadata {key!r} is not valid JSON; the file is damaged") from None
     if not isinstance(value, dict):
         raise GancliError(f"{path}: metadata {key!r} must be a JSON object, got {type(value).__name__}")
-    if _json_depth(value) > MAX_JSON_DEPTH:
+    if json_depth(value) > MAX_JSON_DEPTH:
         raise GancliError(f"{path}: metadata {key!r} is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
@@ -351,20 +351,16 @@ class Checkpoint:
 
 
 def read(path: Path | str) -> Checkpoint:
-    """Open a gancli checkpoint and validate its metadata; tensors are read on demand.
+    """Open a gancli checkpoint file and validate its metadata; tensors are read on demand.
 
-    ``path`` may also be a model folder written by ``gancli export --format hf`` (or its
-    model.safetensors), or a hub id ``owner/name`` of such a folder (see :mod:`gancli.hub`).
+    A model folder or a hub id is read by :func:`gancli.references.read_checkpoint`.
     """
-    from gancli import hub, model_folder
+    path = Path(path).expanduser()
+    return from_header(path, read_header(path))
 
-    path = hub.locate(path)
-    if path.is_dir():
-        return model_folder.read(path)
-    header = read_header(path)
-    folder = model_folder.sibling_folder(path, header.get("__metadata__"))
-    if folder is not None:
-        return model_folder.read(folder)
+
+def from_header(path: Path, header: dict[str, Any]) -> Checkpoint:
+    """The checkpoint of the file at ``path`` whose safetensors header (:func:`read_header`) is ``header``."""
     metadata = validate_metadata(path, header.get("__metadata__"))
     names = [k for k in header if k != "__metadata__"]
     return Checkpoint(path=path, metadata=metadata, tensor_names=names)

@@ -24,6 +24,7 @@ import torch
 
 from gancli import checkpoint as ckpt_io
 from gancli.errors import GancliError
+from gancli.references import read_checkpoint
 
 FORMATS = ("hf", "safetensors", "torchscript", "onnx")
 SUFFIXES = {"hf": "-hf", "safetensors": "-generator.safetensors", "torchscript": "-generator.pt", "onnx": "-generator.onnx"}
@@ -72,7 +73,7 @@ def export(checkpoint: str | Path, fmt: str, out: Optional[Path] = None, *, ema:
                           "safetensors export keeps the whole generator, so choose them when sampling")
     if fmt != "hf" and (license is not None or repo_id is not None or eval_reports):
         raise GancliError("--license, --repo-id and --eval-report describe the model card of --format hf")
-    ckpt = ckpt_io.read(checkpoint)  # a damaged source fails before anything is written
+    ckpt = read_checkpoint(checkpoint)  # a damaged source fails before anything is written
     out = Path(out).expanduser() if out is not None else default_output(ckpt.path, fmt)
     if out.exists() or out.is_symlink():
         raise GancliError(f"{out} already exists; choose another --out or remove it first (exports never overwrite)")

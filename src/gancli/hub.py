@@ -70,7 +70,7 @@ def download(repo_id: str, revision: Optional[str] = None) -> Path:
     except ImportError:
         raise GancliError(f"{repo_id} looks like a hub model id, and loading from the hub needs huggingface_hub: "
                           f"pip install huggingface_hub") from None
-    from gancli import __version__
+    from gancli.version import __version__
 
     offline = bool(constants.HF_HUB_OFFLINE)
     where = f"{repo_id}{'@' + revision if revision else ''}"

@@ -33,7 +33,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from gancli.checkpoint import MAX_JSON_DEPTH, READABLE_FORMATS, Checkpoint, json_depth, read_header, validate_metadata
 from gancli.errors import GancliError
+from gancli.version import __version__
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -50,8 +52,6 @@ def is_model_folder(path: Path) -> bool:
 
 def describe(ckpt, generator, *, weights: str, dtype: str, sha256: str) -> dict[str, Any]:
     """config.json for ``generator`` (a built generator of ``ckpt``'s family) exported from ``ckpt``."""
-    import gancli
-
     spec = json.loads(ckpt.metadata["gancli.data_spec"])
     w_space = getattr(generator, "truncation_space", "z") == "w"
     num_classes = int(getattr(generator, "num_classes", 0) or 0)
@@ -59,7 +59,7 @@ def describe(ckpt, generator, *, weights: str, dtype: str, sha256: str) -> dict[
     config = {
         "library_name": "gancli",
         "gancli_export": EXPORT_FORMAT,
-        "gancli_version": gancli.__version__,
+        "gancli_version": __version__,
         "family": ckpt.family,
         "plugin": {
             "distribution": ckpt.metadata["gancli.plugin.distribution"],
@@ -89,8 +89,6 @@ def describe(ckpt, generator, *, weights: str, dtype: str, sha256: str) -> dict[
 
 def read(folder: Path):
     """The :class:`gancli.checkpoint.Checkpoint` of an exported model folder (validated; tensors on demand)."""
-    from gancli import checkpoint as ckpt_io
-
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not config_path.is_file():
@@ -102,19 +100,17 @@ def read(folder: Path):
     config = read_config(config_path)
     if not weights_path.is_file():
         raise GancliError(f"{folder} has {CONFIG_NAME} but no {WEIGHTS_NAME}; the folder is incomplete")
-    header = ckpt_io.read_header(weights_path)
+    header = read_header(weights_path)
     _check_weights_header(weights_path, header, config["dtype"])
-    metadata = ckpt_io.validate_metadata(config_path, _as_metadata(config))
+    metadata = validate_metadata(config_path, _as_metadata(config))
     prefix = WEIGHTS[config["weights"]]
     names = [prefix + name for name in header if name != "__metadata__"]
-    return ckpt_io.Checkpoint(path=weights_path, metadata=metadata, tensor_names=names, exported_as=prefix,
-                              export=config)
+    return Checkpoint(path=weights_path, metadata=metadata, tensor_names=names, exported_as=prefix,
+                      export=config)
 
 
 def read_config(path: Path) -> dict[str, Any]:
     """config.json, parsed and checked field by field."""
-    from gancli.checkpoint import MAX_JSON_DEPTH, _json_depth
-
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
@@ -128,7 +124,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise GancliError(f"{path} is not valid JSON; the model folder is damaged") from None
     if not isinstance(config, dict):
         raise GancliError(f"{path} must hold a JSON object, got {type(config).__name__}")
-    if _json_depth(config) > MAX_JSON_DEPTH:
+    if json_depth(config) > MAX_JSON_DEPTH:
         raise GancliError(f"{path} is nested deeper than {MAX_JSON_DEPTH} levels")
     if config.get("library_name") != "gancli":
         raise GancliError(f"{path} is not a gancli model config (library_name is {config.get('library_name')!r}, "
@@ -152,8 +148,6 @@ def _text(value: Any, limit: int = 200) -> bool:
 
 
 def _check_fields(path: Path, config: dict[str, Any]) -> None:
-    from gancli.checkpoint import READABLE_FORMATS
-
     export = config.get("gancli_export")
     if type(export) is not int:
         raise _bad(path, "gancli_export", export, "an integer")

@@ -17,6 +17,7 @@ from gancli.conditioning import ClassChoice, parse_class
 from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
 from gancli.objective import GAN, Progress
+from gancli.references import read_checkpoint
 
 
 @dataclass
@@ -341,7 +342,7 @@ def load(path: str | Path, *, device: Optional[str] = None, ema: Optional[bool] 
     """
     if bn_mode not in ("running", "batch"):
         raise GancliError(f"--bn-mode must be running or batch, got {bn_mode!r}")
-    ckpt = ckpt_io.read(path)
+    ckpt = read_checkpoint(path)
     gan, record = rebuild_gan(ckpt, "building the generator")
     generator, spec = gan.generator, ckpt.spec
     prefix = ckpt_io.generator_prefix(ckpt, ema)

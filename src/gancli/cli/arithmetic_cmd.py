@@ -36,11 +36,11 @@ def arithmetic_command(
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise GancliError(f"--out must be a .png, .jpg or .webp image; got {out.name}")
     import gancli
-    from gancli import checkpoint as ckpt_io
     from gancli.arithmetic import arithmetic_picture, latent_arithmetic
+    from gancli.references import read_checkpoint
     from gancli.sampling import save_image
 
-    ckpt_io.read(checkpoint)  # a bad file fails before any output is touched
+    read_checkpoint(checkpoint)  # a bad file fails before any output is touched
     pipe = gancli.load(checkpoint, device=device, ema=ema)
     result = latent_arithmetic(pipe, terms, definitions, class_=class_, truncation=truncation, noise_mode=noise_mode,
                                variants=variants, jitter=jitter, seed=seed)

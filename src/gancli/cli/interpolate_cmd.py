@@ -65,9 +65,9 @@ def interpolate_command(
 
         need_video_writer()
     import gancli
-    from gancli import checkpoint as ckpt_io
+    from gancli.references import read_checkpoint
 
-    ckpt_io.read(checkpoint)
+    read_checkpoint(checkpoint)
     pipe = gancli.load(checkpoint, device=device, ema=ema)
     pipe.check_class(class_)
     if class_list is not None:

@@ -42,9 +42,9 @@ def sample_command(
     if sweep is not None and truncation is not None:
         raise GancliError("--truncation-sweep sets the truncation of each grid; drop --truncation")
     import gancli
-    from gancli import checkpoint as ckpt_io
+    from gancli.references import read_checkpoint
 
-    ckpt_io.read(checkpoint)  # a bad file fails before any output is touched
+    read_checkpoint(checkpoint)  # a bad file fails before any output is touched
     pipe = gancli.load(checkpoint, device=device, ema=ema, bn_mode=bn_mode)
     pipe.check_class(class_)
     if per_class is not None and pipe.num_classes == 0:

@@ -29,11 +29,11 @@ def style_mix_command(
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise GancliError(f"--out must be a .png, .jpg or .webp image; got {out.name}")
     import gancli
-    from gancli import checkpoint as ckpt_io
     from gancli.data.images import to_uint8
+    from gancli.references import read_checkpoint
     from gancli.sampling import save_image, style_mix_picture
 
-    ckpt_io.read(checkpoint)
+    read_checkpoint(checkpoint)
     pipe = gancli.load(checkpoint, device=device, ema=ema)
     if not pipe.w_space:
         raise GancliError(f"style mixing needs a generator with a W space (e.g. stylegan); this {pipe.family} model has none")

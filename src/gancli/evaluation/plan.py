@@ -173,8 +173,9 @@ def open_measured(source: str, *, source_split, truncations, ema, probe, bn_mode
         from gancli import checkpoint as ckpt_io
         from gancli.data.sources import locate_source
         from gancli.nn.norms import batch_norm_layers
+        from gancli.references import read_checkpoint
 
-        ckpt = ckpt_io.read(source)
+        ckpt = read_checkpoint(source)
         if source_split is not None:
             raise GancliError("--split-source picks the split of a data SOURCE; a checkpoint is measured by its samples")
         data_config = ckpt.config.get("data", {})

@@ -19,7 +19,7 @@ from torch import nn
 
 from gancli.errors import GancliError
 from gancli.metrics._files import sha256_of_bytes, write_bytes_atomically
-from gancli.metrics.extractors import run_in_batches
+from gancli.metrics.batched_features import run_in_batches
 from gancli.metrics.image_batches import batch_slices, match_channels, to_pixels
 
 ARCHITECTURE = "gancli-small-cnn/1"

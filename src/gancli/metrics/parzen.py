@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from gancli.metrics._arrays import as_float64_matrix
-from gancli.metrics.registry import PARZEN_CAVEAT
+from gancli.metrics.caveats import PARZEN_CAVEAT
 
 # Elements of one float64 block of squared distances (32 MiB); each bandwidth reuses the block.
 DEFAULT_BLOCK_ELEMENTS = 1 << 22

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from gancli.errors import GancliError
+from gancli.metrics.caveats import PARZEN_CAVEAT
 
 REAL_FEATURES = "real_features"
 FAKE_FEATURES = "fake_features"
@@ -36,8 +37,6 @@ FAKE_CLASSES = "fake_classes"
 NUM_CLASSES = "num_classes"
 REAL_CLASS_FEATURES = "real_class_features"
 REAL_CLASSES = "real_classes"
-
-PARZEN_CAVEAT = "Parzen estimates are unreliable in high dimension (Theis et al. 2016)"
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,12 @@ def semi_supervised_accuracy(
     Loads the discriminator weights ``D.*`` of a ``gan`` checkpoint trained with
     ``semi_supervised=true``; unlabelled examples (label −1) are not counted.
     """
-    from gancli import checkpoint as ckpt_io
     from gancli.data.sources import load_data
+    from gancli.references import read_checkpoint
     from gancli_plugin_gan.config import GANConfig
     from gancli_plugin_gan.model import build
 
-    ckpt = ckpt_io.read(checkpoint_path)
+    ckpt = read_checkpoint(checkpoint_path)
     if ckpt.family != "gan":
         raise GancliError(f"{ckpt.path} is a {ckpt.family!r} checkpoint; classification accuracy needs a semi-supervised gan")
     config = GANConfig.model_validate(ckpt.config.get("model", {}))
