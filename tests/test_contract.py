@@ -474,7 +474,7 @@ def test_resume_is_bit_exact_for_a_lazily_loaded_image_folder_with_workers(tmp_p
     rng = np.random.default_rng(0)
     for i in range(24):
         Image.fromarray(rng.integers(0, 256, size=(16, 16), dtype=np.uint8), mode="L").save(folder / f"{i:02d}.png")
-    monkeypatch.setattr(sources, "MATERIALIZE_LIMIT_BYTES", 0)  # the folder is decoded lazily, as a big one is
+    monkeypatch.setattr("gancli.data.folders.MATERIALIZE_LIMIT_BYTES", 0)  # the folder is decoded lazily, as a big one is
     monkeypatch.setenv("GANCLI_RESIZED_CACHE", "0")  # ... without the resized copy on disk
     assert not sources.load_data(str(folder), resolution=16, channels=1).in_memory
 

@@ -168,7 +168,7 @@ def test_a_large_folder_is_resized_once_into_a_mapped_copy(tmp_path, monkeypatch
                 folder / k / f"{i}.png")
     monkeypatch.setenv("GANCLI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GANCLI_RESIZED_CACHE", "0")
-    monkeypatch.setattr(sources, "MATERIALIZE_LIMIT_BYTES", 0)
+    monkeypatch.setattr("gancli.data.folders.MATERIALIZE_LIMIT_BYTES", 0)
     lazy = sources.load_data(str(folder), resolution=8, channels=3)
     monkeypatch.setenv("GANCLI_RESIZED_CACHE", "1")
     cached = sources.load_data(str(folder), resolution=8, channels=3)

@@ -48,7 +48,7 @@ def test_an_alias_that_resolves_to_a_local_image_folder_has_no_splits(tmp_path, 
 def test_an_alias_without_a_local_folder_names_the_hub(tmp_path, monkeypatch):
     from gancli.data.sources import ALIASES
 
-    monkeypatch.setattr("gancli.data.sources.data_roots", lambda: [tmp_path])
+    monkeypatch.setattr("gancli.data.hub_datasets.data_roots", lambda: [tmp_path])
     located = locate_source("ffhq", "train")
     hub_id = ALIASES["ffhq"][1]  # the alias table names the hub dataset; it is not this test's to pin
     assert (located["alias_resolved"], located["location"], located["split"]) == ("hub", f"hub:{hub_id}", "train")

@@ -131,7 +131,7 @@ def _family_text(family: str) -> tuple[str, str]:
 
 def _datasets(data: dict[str, Any]) -> list[str]:
     """The hub id of the training data, when it has one (the card's ``datasets`` must be hub ids)."""
-    from gancli.data.sources import ALIASES
+    from gancli.data.hub_datasets import ALIASES
     from gancli.hub import parse_hub_id
 
     source = str(data.get("source") or "")

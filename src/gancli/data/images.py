@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -70,6 +70,9 @@ class LazyImages(torch.utils.data.Dataset):
             return (image.flip(-1) if i >= count else image), label
 
         return LazyImages(self.spec, 2 * count, load, self.has_labels)
+
+
+Dataset = Union[TensorData, LazyImages]  # what every data source yields
 
 
 def to_float(images: Tensor) -> Tensor:

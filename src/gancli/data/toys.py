@@ -18,6 +18,11 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from gancli.data.images import TensorData
+from gancli.data.spec import DataSpec
+
+TOY_POINTS = 100_000  # points drawn once from a toy distribution as a data source
+
 Sampler = Callable[[int, Optional[torch.Generator]], Tensor]
 
 
@@ -117,3 +122,14 @@ def sample_toy(name: str, n: int, seed: int = 0) -> Tensor:
         raise GancliError(f"unknown toy dataset {name!r}; choose one of: {', '.join(TOYS)}") from None
     generator = torch.Generator().manual_seed(seed)
     return spec.sample(n, generator)
+
+
+def seed_for_split(split: str) -> int:
+    return {"train": 0, "test": 1}[split]
+
+
+def toy_data(name: str, seed: int) -> TensorData:
+    """The toy ``name`` as a dataset: TOY_POINTS points drawn once with ``seed`` (seed_for_split of the split)."""
+    g = torch.Generator().manual_seed(10_007 + seed)
+    points = TOYS[name].sample(TOY_POINTS, g).float()
+    return TensorData(DataSpec(kind="points", dim=points.shape[1], name=name), points)

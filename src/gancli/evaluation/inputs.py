@@ -24,7 +24,7 @@ def is_checkpoint(source: str) -> bool:
     fashion-mnist` measures a dataset while `gancli eval run/last.safetensors` measures a model.
     """
     from gancli.checkpoint import PICKLE_SUFFIXES
-    from gancli.data.sources import IMAGE_SUFFIXES
+    from gancli.data.folders import IMAGE_SUFFIXES
 
     from gancli.model_folder import is_model_folder
 
