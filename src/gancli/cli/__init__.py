@@ -14,6 +14,7 @@ from gancli.cli.plot_cmd import plot_command
 from gancli.cli.plugins_cmd import plugins_app
 from gancli.cli.recipes_cmd import recipes_app
 from gancli.cli.sample_cmd import sample_command
+from gancli.cli.serve_cmd import serve_command
 from gancli.cli.style_mix_cmd import style_mix_command
 from gancli.cli.train_cmd import train_command
 
@@ -53,6 +54,7 @@ app.command("arithmetic")(arithmetic_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.command("plot")(plot_command)
+app.command("serve")(serve_command)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(recipes_app, name="recipes")
 
