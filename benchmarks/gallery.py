@@ -54,7 +54,7 @@ ENTRIES = (
     Entry("wgan-gp", "wgan-gp-fashion-mnist", "grid",
           "Gulrajani et al. 2017: a critic with a gradient penalty"),
     Entry("progan", "progan-fashion-mnist", "growth",
-          "Karras et al. 2018: G and D grown from 4×4 by fading in new blocks (last frame of growth.gif)"),
+          "Karras et al. 2018: G and D grown by fading in new blocks, here from 16×16 (last frame of growth.gif)"),
     Entry("sngan", "sngan-fashion-mnist", "per-class",
           "Miyato et al. 2018: spectral norm in D, hinge loss, class-conditional (one row per class)"),
     Entry("sagan", "sagan-fashion-mnist", "per-class",
