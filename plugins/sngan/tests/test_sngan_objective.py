@@ -89,6 +89,22 @@ def test_learning_rates_decay_linearly_to_zero():
     assert opt_g.param_groups[0]["lr"] == 0.0
 
 
+def test_sngan_decays_by_default_as_sngan_projection_and_sagan_does_not():
+    """sngan_projection: LinearShift('alpha', (2e-4, 0), (0, 50000)); the SAGAN code keeps its rates."""
+    gan = build_sngan(SNGANConfig(**TINY), DataSpec(kind="image", channels=1, resolution=32))
+    opt_g, opt_d = gan.objective.optimizers(gan.generator, gan.discriminator)
+    from gancli.objective import Progress
+
+    gan.objective.begin_step(Progress(12500, 0), gan.generator, gan.discriminator)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(1.5e-4) and opt_d.param_groups[0]["lr"] == pytest.approx(1.5e-4)
+    gan.objective.begin_step(Progress(50000, 0), gan.generator, gan.discriminator)
+    assert opt_g.param_groups[0]["lr"] == 0.0
+    sagan = build_sagan(SAGANConfig(**TINY), DataSpec(kind="image", channels=1, resolution=32))
+    opt_g, _ = sagan.objective.optimizers(sagan.generator, sagan.discriminator)
+    sagan.objective.begin_step(Progress(40000, 0), sagan.generator, sagan.discriminator)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(SAGANConfig().lr_g)
+
+
 def test_a_delayed_decay_holds_the_rate_then_falls_linearly_to_zero_at_its_end():
     gan = build_sngan(SNGANConfig(**TINY, lr_decay_start=60, lr_decay_steps=100),
                       DataSpec(kind="image", channels=1, resolution=32))

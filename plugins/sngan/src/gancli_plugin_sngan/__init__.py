@@ -12,8 +12,8 @@ _CHECK_SETTINGS = {"z_dim": 8, "g_ch": 2, "d_ch": 4}
 
 SNGAN = Family(
     name="sngan",
-    summary="Spectrally normalized ResNet D, hinge loss, Adam 2e-4 β (0, 0.9), 5 D steps; conditional BN in G "
-    "and a projection D when the data has labels",
+    summary="Spectrally normalized ResNet D, hinge loss, Adam 2e-4 β (0, 0.9) decayed linearly over 50k G "
+    "steps, 5 D steps; conditional BN in G and a projection D when the data has labels",
     config="gancli_plugin_sngan.config:SNGANConfig",
     build="gancli_plugin_sngan.model:build_sngan",
     paper="Miyato et al. 2018, arXiv:1802.05957; Miyato & Koyama 2018, arXiv:1802.05637",
@@ -23,6 +23,9 @@ SNGAN = Family(
     notes=(
         "the sngan-fashion-mnist recipe uses the paper's setting C (1 D step, β (0.5, 0.999)) at lr 5e-4 for a "
         "CPU budget; the family's defaults are setting A's (n_critic 5, β (0, 0.9), 2e-4)",
+        "both rates fall linearly to 0 at G step 50000 by default (sngan_projection's LinearShift over its "
+        "configs' iterations): a shorter run stops partway down that line; set lr_decay_steps to the run's "
+        "steps to reach 0 at its end, or 0 for constant rates",
     ),
 )
 

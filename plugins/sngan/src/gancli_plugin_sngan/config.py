@@ -64,10 +64,15 @@ class _ResNetGANConfig(LinearLRDecaySettings):
 
 
 class SNGANConfig(_ResNetGANConfig):
-    """Miyato et al. 2018 (ResNet, hinge loss: α = 2e-4, β1 = 0, β2 = 0.9, n_dis = 5) and Miyato & Koyama 2018."""
+    """Miyato et al. 2018 (ResNet, hinge loss: α = 2e-4, β1 = 0, β2 = 0.9, n_dis = 5) and Miyato & Koyama 2018,
+    with both rates decayed linearly to 0 over 50k G steps from the first, as sngan_projection's configs do."""
 
     lr_g: float = Field(2e-4, gt=0, description="G learning rate")
     lr_d: float = Field(2e-4, gt=0, description="D learning rate")
+    lr_decay_steps: int = Field(
+        50000, ge=0, description="decay both learning rates linearly to 0 at this G step (sngan_projection: "
+        "LinearShift over its configs' 50k G iterations; 0: constant rates)",
+    )
     g_spectral_norm: bool = Field(False, description="spectral norm in G (SNGAN: no; an ablation)")
     d_spectral_norm: bool = Field(True, description="spectral norm on every D weight (SNGAN: yes)")
 
