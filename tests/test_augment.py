@@ -228,7 +228,7 @@ def test_the_resampling_matrices_are_upfirdn2d_with_the_sym6_filter(resample):
     """ADA's padding and resampling as matrix products: the same map as Blur (upfirdn2d) after reflect padding."""
     import torch.nn.functional as F
 
-    from gancli.augment import SYM6, _separable, _upfirdn_matrix
+    from gancli.augment_geometry import SYM6, separable, upfirdn_matrix
     from gancli.nn.style import Blur
 
     torch.manual_seed(0)
@@ -238,14 +238,14 @@ def test_the_resampling_matrices_are_upfirdn2d_with_the_sym6_filter(resample):
         reflect_rows, reflect_cols = (3, 5), (7, 0)
         padded = F.pad(x, [*reflect_cols, *reflect_rows], mode="reflect")
         expected = Blur(SYM6, up=2).double()(padded)
-        rows = _upfirdn_matrix(9, up=2, padding=((k + 1) // 2, (k - 2) // 2), reflect=reflect_rows)
-        cols = _upfirdn_matrix(14, up=2, padding=((k + 1) // 2, (k - 2) // 2), reflect=reflect_cols)
+        rows = upfirdn_matrix(9, up=2, padding=((k + 1) // 2, (k - 2) // 2), reflect=reflect_rows)
+        cols = upfirdn_matrix(14, up=2, padding=((k + 1) // 2, (k - 2) // 2), reflect=reflect_cols)
     else:
         x = torch.randn(3, 2, 20, 26, dtype=torch.float64)  # the ×2 image grid_sample wrote, as in _transform
         padding = ((k - 1) // 2 - 6, (k - 2) // 2 - 6)
         expected = Blur(SYM6, down=2, padding=padding, flip_filter=True).double()(x)
-        rows = _upfirdn_matrix(20, down=2, padding=padding, flip_filter=True)
-        cols = _upfirdn_matrix(26, down=2, padding=padding, flip_filter=True)
-    got = _separable(x, rows.double(), cols.double())
+        rows = upfirdn_matrix(20, down=2, padding=padding, flip_filter=True)
+        cols = upfirdn_matrix(26, down=2, padding=padding, flip_filter=True)
+    got = separable(x, rows.double(), cols.double())
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)  # the matrices are stored in float32
