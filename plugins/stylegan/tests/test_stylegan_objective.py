@@ -142,6 +142,15 @@ def test_user_errors_are_one_line():
 
 
 @pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
+def test_the_g_step_reuses_the_d_steps_fakes_by_default_only_up_to_64_pixels(family):
+    """Above 64×64 holding G's graph through the D step costs more memory than a plain loop; a setting decides."""
+    assert build_tiny(family=family, resolution=32).objective.reuse_fake is True
+    assert build_tiny(family=family, resolution=128).objective.reuse_fake is False
+    assert build_tiny(family=family, resolution=128, fresh_g_latents=False).objective.reuse_fake is True
+    assert build_tiny(family=family, resolution=32, fresh_g_latents=True).objective.reuse_fake is False
+
+
+@pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
 def test_fresh_g_latents_draws_new_fakes_for_the_g_step_and_moves_w_avg_in_both_passes(family):
     """The references draw latents per loss; the default reuses the D step's fakes (one G forward a step)."""
     for fresh in (False, True):

@@ -9,7 +9,7 @@ Laine & Aila 2019 (arXiv:1812.04948).
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,9 +66,10 @@ class StyleGANConfig(BaseModel):
     mbstd_num_features: int = Field(1, ge=1, description="channels the minibatch stddev layer appends")
 
     # ---------------------------------------------------------------- training
-    fresh_g_latents: bool = Field(
-        False, description="draw new latents for the G step, as NVlabs' losses do per loss (one more G forward a "
-        "step; w_avg then moves in both passes); false reuses the D step's fakes and their graph",
+    fresh_g_latents: Optional[bool] = Field(
+        None, description="draw new latents for the G step, as NVlabs' losses do per loss (one more G forward a "
+        "step; w_avg then moves in both passes); false reuses the D step's fakes and their graph (G's activations "
+        "held through the D step); None: fresh above 64×64, reuse at 64×64 and below",
     )
     style_mixing_prob: float = Field(
         0.9, ge=0, le=1, description="share of generated images whose w switches to a second latent's at a random layer"

@@ -22,6 +22,19 @@ from gancli.objective import Step
 from gancli.regularizers import r1_penalty, scored_r1_penalty
 
 
+# Above this resolution the G step draws its own fakes unless fresh_g_latents says otherwise: holding G's graph
+# through the D step cost 4.7 GB against the plain loop's 3.6 GB at 256², batch 4 (benchmarks/RESULTS.md),
+# where at 32² reusing the fakes saves a G forward a step for ~0.1 GB.
+REUSE_FAKES_UP_TO = 64
+
+
+def reuses_fakes(fresh_g_latents, resolution: int) -> bool:
+    """Whether the G step reuses the D step's fakes: ``fresh_g_latents`` when set, else by the resolution."""
+    if fresh_g_latents is None:
+        return resolution <= REUSE_FAKES_UP_TO
+    return not fresh_g_latents
+
+
 class LogisticR1Losses:
     """Methods for an ``AdversarialObjective`` dataclass with ``style_mixing_prob``, ``r1_gamma``,
     ``r1_interval``, ``lazy_r1`` and ``reuse_fake``."""

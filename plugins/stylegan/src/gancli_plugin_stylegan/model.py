@@ -8,6 +8,7 @@ from gancli.objective import GAN, OptimizerSettings
 
 from gancli_plugin_stylegan.config import StyleGANConfig
 from gancli_plugin_stylegan.discriminator import StyleGANDiscriminator
+from gancli_plugin_stylegan.losses import reuses_fakes
 from gancli_plugin_stylegan.generator import StyleGANGenerator
 from gancli_plugin_stylegan.objective import StyleGANObjective
 from gancli_plugin_stylegan.widths import Widths
@@ -64,6 +65,6 @@ def build(config: StyleGANConfig, spec: DataSpec) -> GAN:
         loss="nonsaturating", optimizer=optimizer, r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         style_mixing_prob=config.style_mixing_prob, lr_per_resolution=dict(config.lr_per_resolution),
         growth=schedule, reset_optimizer_on_growth=config.reset_optimizer_on_growth,
-        reuse_fake=not config.fresh_g_latents,
+        reuse_fake=reuses_fakes(config.fresh_g_latents, spec.resolution),
     )
     return GAN(G, D, objective)

@@ -15,7 +15,7 @@ stylegan2-ada's ``paper256`` (``fmaps`` 0.5, config E's widths) is fmap_base 819
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -52,9 +52,10 @@ class StyleGAN2Config(BaseModel):
     mbstd_num_features: int = Field(1, ge=1, description="channels the minibatch stddev layer appends")
 
     # ---------------------------------------------------------------- training
-    fresh_g_latents: bool = Field(
-        False, description="draw new latents for the G step, as stylegan2-ada's loss does per phase (one more G "
-        "forward a step); false reuses the D step's fakes and their graph (more memory held through the D step)",
+    fresh_g_latents: Optional[bool] = Field(
+        None, description="draw new latents for the G step, as stylegan2-ada's loss does per phase (one more G "
+        "forward a step); false reuses the D step's fakes and their graph (G's activations held through the D "
+        "step); None: fresh above 64×64, reuse at 64×64 and below",
     )
     style_mixing_prob: float = Field(0.9, ge=0, le=1, description="share of generated images that mix two latents")
     lr: float = Field(0.002, gt=0, description="Adam learning rate of G and D before the lazy-regularization correction")

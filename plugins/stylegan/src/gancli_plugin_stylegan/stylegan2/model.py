@@ -5,6 +5,7 @@ from gancli.data.spec import DataSpec
 from gancli.errors import GancliError
 from gancli.objective import GAN, OptimizerSettings
 
+from gancli_plugin_stylegan.losses import reuses_fakes
 from gancli_plugin_stylegan.stylegan2.config import StyleGAN2Config
 from gancli_plugin_stylegan.stylegan2.networks import StyleGAN2Discriminator, StyleGAN2Generator
 from gancli_plugin_stylegan.stylegan2.objective import StyleGAN2Objective
@@ -48,6 +49,6 @@ def build(config: StyleGAN2Config, spec: DataSpec) -> GAN:
     objective = StyleGAN2Objective(
         loss="nonsaturating", optimizer=optimizer, r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         style_mixing_prob=config.style_mixing_prob, pl_weight=config.pl_weight, pl_interval=config.pl_interval,
-        pl_decay=config.pl_decay, pl_batch_shrink=config.pl_batch_shrink, reuse_fake=not config.fresh_g_latents,
+        pl_decay=config.pl_decay, pl_batch_shrink=config.pl_batch_shrink, reuse_fake=reuses_fakes(config.fresh_g_latents, spec.resolution),
     )
     return GAN(G, D, objective)
