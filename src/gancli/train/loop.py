@@ -169,6 +169,10 @@ def _train_with(
         start = Progress(ckpt.step, ckpt.images_seen)
     with PluginFault(record, "growing its networks"):
         objective.grow(start, G, D)  # build at the checkpoint's phase, so its weights load strictly
+    if run.train.keep_freed_memory and device.type == "cpu":
+        from gancli.train.allocator import keep_freed_memory
+
+        keep_freed_memory()
     channels_last = run.train.channels_last and spec.kind == "image" and device.type != "mps"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     G.to(device=device, memory_format=memory_format)
