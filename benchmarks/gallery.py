@@ -172,10 +172,11 @@ def flat(tree: dict, prefix: str = "") -> dict:
 
 
 def differences(settings: dict, recipe: dict) -> list[str]:
-    """The settings in which a run differs from its recipe, those in FREE_SETTINGS aside."""
+    """The settings in which a run differs from its recipe, those in FREE_SETTINGS aside and those the run
+    predates (a setting added to gancli after the run was made is absent from its config.toml)."""
     a, b = flat(settings), flat(recipe)
     free = {f"train.{k}" for k in FREE_SETTINGS}
-    return sorted(k for k in a.keys() | b.keys() if k not in free and a.get(k) != b.get(k))
+    return sorted(k for k in a if k not in free and a[k] != b.get(k))
 
 
 def finished_run(folder: Path) -> dict | None:

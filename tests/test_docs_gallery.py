@@ -119,6 +119,8 @@ def test_runs_are_found_by_their_recipe(tmp_path):
     assert gallery.find_run(recipe, [tmp_path], None) == tmp_path / "recipe"
     assert gallery.find_run(recipe, [tmp_path / "nowhere"], None) is None
     assert gallery.differences({**recipe, "model": {"lr": 1e-4}}, recipe) == ["model.lr"]
+    newer = {**recipe, "train": {**recipe["train"], "ema_rampup": 0.05}}  # a setting added after the run
+    assert gallery.differences(recipe, newer) == [] and gallery.differences(newer, recipe) == ["train.ema_rampup"]
     named, roots = gallery.parse_runs(["dcgan=a,sngan-fashion-mnist=b", "runs"])
     assert named == {"dcgan": Path("a"), "sngan": Path("b")} and roots == [Path("runs")]
 
