@@ -8,9 +8,10 @@ regularizers of StyleGAN2 repeat every 16 steps, so a timed window holds each pa
 the process reports and leaves at once: the closing checkpoint and samples of ``gancli train`` are not
 part of the benchmark, and they would add to the peak memory.
 
-The result is one JSON line on the original stdout: the step times, peak resident memory at the last
-timed step, peak GPU memory (``torch.cuda.max_memory_allocated``), and the TF32 flags in
-effect. Everything else goes to stderr.
+The result is one JSON line on the original stdout: the step times (wall clock, and the process's CPU
+time, which depends less on other work on the machine), peak resident memory at the last timed step,
+peak GPU memory (``torch.cuda.max_memory_allocated``), and the TF32 flags in effect. Everything else
+goes to stderr.
 
 * ``kind = "gancli"``: ``gancli train`` with ``argv`` (the real command line; only the progress display
   is replaced by one that times the steps).
@@ -70,7 +71,8 @@ class StepTimer:
         self.period = int(spec.get("period", 1))
         self.warmup_walls: list[float] = []
         self.walls: list[float] = []
-        self._t = 0.0
+        self.cpus: list[float] = []  # process CPU seconds of each timed step (all threads; less load-dependent)
+        self._t = self._cpu = 0.0
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -80,17 +82,19 @@ class StepTimer:
 
     def start(self) -> None:
         self._sync()
-        self._t = time.perf_counter()
+        self._t, self._cpu = time.perf_counter(), time.process_time()
 
     def tick(self) -> bool:
         """Close one step; True when the timed window is complete."""
         self._sync()
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.process_time()
         wall, self._t = now - self._t, now
+        cpu, self._cpu = cpu_now - self._cpu, cpu_now
         if len(self.warmup_walls) < self.warmup:
             self.warmup_walls.append(wall)
             return False
         self.walls.append(wall)
+        self.cpus.append(cpu)
         done = len(self.walls)
         if done >= self.max_timed:
             return True
@@ -100,7 +104,7 @@ class StepTimer:
         import torch
 
         out = {
-            "walls": self.walls, "warmup_walls": self.warmup_walls,
+            "walls": self.walls, "cpus": self.cpus, "warmup_walls": self.warmup_walls,
             "maxrss_mib": maxrss_mib(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "device": str(self.device),
         }

@@ -92,6 +92,7 @@ def test_timed_window_is_whole_lazy_periods():
     timer.start()
     done = [timer.tick() for _ in range(6)]
     assert done == [False] * 5 + [True] and len(timer.warmup_walls) == 2 and len(timer.walls) == 4
+    assert len(timer.cpus) == 4 and all(cpu >= 0 for cpu in timer.cpus)  # CPU time of the same timed steps
     timer = StepTimer({"device": "cpu", "warmup": 0, "min_timed": 4, "max_timed": 8, "seconds": 1e9, "period": 4})
     timer.start()
     assert [timer.tick() for _ in range(8)] == [False] * 7 + [True]  # the seconds are not reached: max_timed
