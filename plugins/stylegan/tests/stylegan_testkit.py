@@ -49,11 +49,11 @@ def real_batch(n: int = 8, channels: int = 1, resolution: int = 32, seed: int = 
 
 
 def make_step(G, D, real, *, seed: int = 0, phase_index: int = 0, index: int = 0, autocast=nullcontext,
-              rank: int = 0, world_size: int = 1, batch_size=None, device=None) -> Step:
+              rank: int = 0, world_size: int = 1, batch_size=None, device=None, backward=None) -> Step:
     return Step(
         index=index, real=real, labels=None, G=G, D=D, z_dim=G.z_dim, num_classes=0, seed=seed,
         phase_index=phase_index, autocast=autocast, rank=rank, world_size=world_size, batch_size=batch_size,
-        device=device,
+        device=device, backward=backward,
     )
 
 

@@ -141,6 +141,34 @@ def test_user_errors_are_one_line():
         StyleGANConfig(lr_per_resolution={100: 0.001})
 
 
+@pytest.mark.parametrize("family,r1_interval", [("stylegan", 1), ("stylegan2", 16)])
+def test_the_d_step_backpropagates_the_reals_before_the_fakes_with_the_gradients_of_one_backward(family, r1_interval):
+    """The reals' term (and R1 on every step) is backpropagated before D sees the fakes; loss value and D's
+    gradients are those of one backward of logistic loss + γ/2·R1 (stylegan2-ada's Dreal/Dgen split)."""
+    def one_step(split: bool):
+        gan = build_tiny(family=family, r1_interval=r1_interval, style_mixing_prob=0.0, r1_gamma=10.0)
+        G, D = gan.generator, gan.discriminator
+        calls = []
+
+        def backward(part):
+            calls.append(float(part.detach()))
+            part.backward()
+
+        step = make_step(G, D, real_batch(), seed=3, backward=backward if split else None)
+        terms = gan.objective.d_loss(step)
+        terms["loss"].backward()
+        return terms, {n: p.grad.clone() for n, p in D.named_parameters() if p.grad is not None}, calls
+
+    (whole, grads_whole, none), (split, grads_split, parts) = one_step(False), one_step(True)
+    assert none == [] and len(parts) == 1  # one part backpropagated early: the reals' (+ R1)
+    assert float(split["loss"].detach()) == pytest.approx(float(whole["loss"].detach()), rel=1e-6)
+    expected = float(whole["adv"]) + (5.0 * float(whole["r1"]) if r1_interval == 1 else 0.0)
+    assert float(whole["loss"].detach()) == pytest.approx(expected, rel=1e-6)
+    assert grads_whole.keys() == grads_split.keys() and grads_whole
+    for name, grad in grads_whole.items():
+        torch.testing.assert_close(grads_split[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 @pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
 def test_the_g_step_reuses_the_d_steps_fakes_by_default_only_up_to_64_pixels(family):
     """Above 64×64 holding G's graph through the D step costs more memory than a plain loop; a setting decides."""

@@ -66,6 +66,7 @@ class Step:
         reduce_mean: Optional[Callable[[Tensor], Tensor]] = None,
         augment: Optional[Callable[[Tensor, "Step"], Tensor]] = None,
         observe_real: Optional[Callable[[Tensor], None]] = None,
+        backward: Optional[Callable[[Tensor], None]] = None,
     ) -> None:
         if real is None and (batch_size is None or device is None):
             raise ValueError("a Step without a real batch needs batch_size and device")
@@ -95,6 +96,7 @@ class Step:
         self._reduce_mean = reduce_mean
         self._augment = augment
         self._observe_real = observe_real
+        self._backward = backward
 
     @property
     def batch_size(self) -> int:
@@ -178,6 +180,18 @@ class Step:
     def critic(self, y: Optional[Tensor] = None) -> Callable[[Tensor], Tensor]:
         """D as a full-precision function of its input, for gradient penalties (gancli.regularizers)."""
         return lambda x: self.discriminate(x, y, fp32=True)
+
+    def backward_now(self, part: Tensor) -> Tensor:
+        """Backpropagate ``part`` of this phase's loss at once, so its graph is freed before the rest of
+        the loss is computed (stylegan2-ada-pytorch backpropagates its Dgen and Dreal terms one after
+        the other). Add what this returns to the phase's "loss": ``part`` detached once it has been
+        backpropagated (the loss then has the whole value, and gradients flow from the rest only),
+        or ``part`` itself where no trainer backpropagates (a Step built by hand). The gradients are
+        the same sum as one backward of the whole loss, up to floating-point rounding."""
+        if self._backward is None:
+            return part
+        self._backward(part)
+        return part.detach()
 
     def mean_across_processes(self, value: Tensor) -> Tensor:
         """The mean of ``value`` over all processes (itself with one process); not differentiable."""

@@ -89,6 +89,7 @@ class PhaseRunner:
                     autocast=self.accelerator.autocast, generator=self.draws, cache=caches[micro],
                     reduce_mean=self.reduce_mean, augment=self.augmentation,
                     observe_real=self.augmentation.observe_real if self.augmentation is not None else None,
+                    backward=lambda part: backward(part / accumulate if accumulate > 1 else part, self.scaler),
                 )
                 terms = phase.loss(s)
                 loss = terms["loss"]

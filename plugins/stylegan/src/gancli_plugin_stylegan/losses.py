@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from gancli.errors import GancliError
-from gancli.losses import logistic_d_loss, nonsaturating_g_loss
+from gancli.losses import nonsaturating_g_loss
 from gancli.objective import Step
 from gancli.regularizers import r1_penalty, scored_r1_penalty
 
@@ -80,14 +81,18 @@ class LogisticR1Losses:
             r1, real_out = scored_r1_penalty(s.critic(None), real)
         else:
             real_out = s.discriminate(real)
+        real_term = F.softplus(-real_out).mean()  # logistic_d_loss's two terms, taken one at a time
+        real_part = real_term + 0.5 * self.r1_gamma * r1 if r1_every_step else real_term
+        # backpropagated before D sees the fakes, so the reals' graph (R1's double backward at its largest)
+        # and the fakes' graph are never held together, as stylegan2-ada's Dreal and Dgen phases
+        kept = s.backward_now(real_part)
         fake_out = s.discriminate(fake.detach())
-        adv = logistic_d_loss(real_out, fake_out)
-        terms = {"adv": adv.detach(), "score_real": real_out.detach().mean(), "score_fake": fake_out.detach().mean()}
-        total = adv
+        fake_term = F.softplus(fake_out).mean()
+        terms = {"adv": real_term.detach() + fake_term.detach(), "score_real": real_out.detach().mean(),
+                 "score_fake": fake_out.detach().mean()}
         if r1_every_step:
-            total = total + 0.5 * self.r1_gamma * r1
             terms["r1"] = r1.detach()
-        terms["loss"] = total
+        terms["loss"] = kept + fake_term
         return terms
 
     def d_regularization(self, s: Step) -> dict[str, Tensor]:
