@@ -174,6 +174,7 @@ def test_residual_convs_start_at_the_reference_codes_xavier_gain(build, config, 
     block = gan.generator.blocks[0]
     for conv in (block.conv1, block.conv2):
         weight = conv.parametrizations.weight.original if hasattr(conv, "parametrizations") else conv.weight
+        weight = weight.detach()
         fan_in, fan_out = weight.shape[1] * 9, weight.shape[0] * 9
         bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
         # a uniform sample of thousands of weights reaches within 1% of its bound and never past it
