@@ -5,8 +5,10 @@ with a fresh mapping and returns it to the kernel when the block is freed. A tra
 and above frees and allocates gigabytes of such activations, so every step faults all of their
 pages in again: the plain StyleGAN loop at 128², batch 4, took ~1.1M minor page faults and spent
 ~10% of its CPU time in the kernel per step (benchmarks/RESULTS.md). Raising the mmap and trim
-thresholds keeps those blocks in the heap, where the next step reuses them with no faults; the
-peak resident memory stays close to what the step needs (+5% in that measurement).
+thresholds keeps those blocks in the heap, where the next step reuses them with no faults. The
+price is the heap's fragmentation, paid in peak resident memory (+5% for that loop; at 256², batch
+4, +24% for StyleGAN and +47% for StyleGAN2 over the same run without it), so it is a choice
+(``--set train.keep_freed_memory=true``), not the default.
 """
 from __future__ import annotations
 
