@@ -79,6 +79,10 @@ class PhaseRunner:
         totals: dict[str, torch.Tensor] = {}
         loss_bad = torch.zeros((), dtype=torch.bool, device=self.device)
         s = None
+
+        def backward_share(loss: torch.Tensor) -> None:  # a micro-batch's share of the step's gradient
+            backward(loss / accumulate if accumulate > 1 else loss, self.scaler)
+
         try:
             for micro, (real, labels) in enumerate(chunks):
                 s = Step(
@@ -89,12 +93,12 @@ class PhaseRunner:
                     autocast=self.accelerator.autocast, generator=self.draws, cache=caches[micro],
                     reduce_mean=self.reduce_mean, augment=self.augmentation,
                     observe_real=self.augmentation.observe_real if self.augmentation is not None else None,
-                    backward=lambda part: backward(part / accumulate if accumulate > 1 else part, self.scaler),
+                    backward=backward_share,
                 )
                 terms = phase.loss(s)
                 loss = terms["loss"]
                 loss_bad |= ~torch.isfinite(loss.detach())
-                backward(loss / accumulate if accumulate > 1 else loss, self.scaler)
+                backward_share(loss)
                 for key, value in terms.items():
                     value = value.detach()
                     totals[key] = totals[key] + value if key in totals else value
