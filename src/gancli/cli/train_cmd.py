@@ -78,6 +78,9 @@ def train_command(
     elif not resume:
         RunDir(out).check_new_run()
 
+    from gancli.train.allocator import restart_with
+
+    restart_with(run.train.allocator)  # before torch is imported; returns at once for "system"
     from gancli.train.loop import train
 
     result = train(run, family_config, out=out, resume=resume, notes=notes)

@@ -9,12 +9,19 @@ thresholds keeps those blocks in the heap, where the next step reuses them with 
 price is the heap's fragmentation, paid in peak resident memory (+5% for that loop; at 256², batch
 4, +24% for StyleGAN and +47% for StyleGAN2 over the same run without it), so it is a choice
 (``--set train.keep_freed_memory=true``), not the default.
+
+``train.allocator`` is the other way to the same end: jemalloc and tcmalloc keep freed blocks in lists
+by size class, so the next step's request of the same size gets the same pages back, without glibc's
+fragmentation. A process picks its allocator when it starts, so ``gancli train`` restarts itself with
+the library in ``LD_PRELOAD`` (:func:`restart_with`) before it imports torch.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+from pathlib import Path
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -42,3 +49,50 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _applied
+
+
+# the library to preload, and its settings: jemalloc's decay of -1 never hands freed pages back, so a
+# step's blocks are there for the next one (PyTorch's torch.backends.xeon.run_cpu sets the same idea)
+PRELOADS = {
+    "jemalloc": ("jemalloc", {"MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}),
+    "tcmalloc": ("tcmalloc_minimal", {}),
+}
+RESTARTED = "GANCLI_ALLOCATOR"  # set in the restarted process, so it does not restart again
+INSTALL = {"jemalloc": "apt install libjemalloc2, dnf install jemalloc or conda install jemalloc",
+           "tcmalloc": "apt install libtcmalloc-minimal4, dnf install gperftools-libs or conda install gperftools"}
+
+
+def restart_with(allocator: str) -> None:
+    """Re-execute this command with ``allocator`` preloaded; returns at once when it is already in place."""
+    from gancli.errors import GancliError
+
+    if allocator == "system" or os.environ.get(RESTARTED) == allocator:
+        return
+    if not sys.platform.startswith("linux"):
+        raise GancliError(f"train.allocator={allocator} works on Linux only (LD_PRELOAD); "
+                          "use train.allocator=system here")
+    library, settings = PRELOADS[allocator]
+    found = ctypes.util.find_library(library)
+    if found is None:
+        raise GancliError(f"train.allocator={allocator}: lib{library} is not installed ({INSTALL[allocator]}), "
+                          "or use train.allocator=system")
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = " ".join(p for p in (found, env.get("LD_PRELOAD", "")) if p)
+    for key, value in settings.items():
+        env.setdefault(key, value)  # the user's own settings win
+    env[RESTARTED] = allocator
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+def active(allocator: str) -> bool:
+    """Whether the process runs on ``allocator`` (its library is mapped); "system" always is."""
+    if allocator == "system":
+        return True
+    library = PRELOADS[allocator][0]
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return f"lib{library}." in maps

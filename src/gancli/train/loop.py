@@ -173,6 +173,12 @@ def _train_with(
         from gancli.train.allocator import keep_freed_memory
 
         keep_freed_memory()
+    if run.train.allocator != "system":
+        from gancli.train.allocator import active
+
+        if not active(run.train.allocator) and main:
+            print(f"note: train.allocator={run.train.allocator} is not in effect in this process: `gancli train` "
+                  "restarts itself with it preloaded; from Python, start the interpreter with LD_PRELOAD", file=sys.stderr)
     channels_last = run.train.channels_last and spec.kind == "image" and device.type != "mps"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     G.to(device=device, memory_format=memory_format)
