@@ -37,14 +37,16 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def run(spec: dict, log_path: Path, timeout: float) -> dict:
-    """Run ``spec`` in a fresh process: its result, or ``{"error": message}`` (the log keeps the details)."""
+def run(spec: dict, log_path: Path, timeout: float, env: dict[str, str] | None = None) -> dict:
+    """Run ``spec`` in a fresh process (with ``env`` added to its environment): its result, or
+    ``{"error": message}`` (the log keeps the details)."""
     from benchmarks.machine import worker_env
 
     with open(log_path, "w") as log:
         try:
             proc = subprocess.run([sys.executable, "-m", "benchmarks.step_worker", json.dumps(spec)],
-                                  stdout=subprocess.PIPE, stderr=log, text=True, env=worker_env(), timeout=timeout)
+                                  stdout=subprocess.PIPE, stderr=log, text=True, env={**worker_env(), **(env or {})},
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

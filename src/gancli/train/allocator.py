@@ -62,12 +62,11 @@ INSTALL = {"jemalloc": "apt install libjemalloc2, dnf install jemalloc or conda 
            "tcmalloc": "apt install libtcmalloc-minimal4, dnf install gperftools-libs or conda install gperftools"}
 
 
-def restart_with(allocator: str) -> None:
-    """Re-execute this command with ``allocator`` preloaded; returns at once when it is already in place."""
+def preload_environment(allocator: str) -> dict[str, str]:
+    """The variables that start a process on ``allocator``: its library in LD_PRELOAD, its settings (where the
+    user has set none) and the mark that it is in place."""
     from gancli.errors import GancliError
 
-    if allocator == "system" or os.environ.get(RESTARTED) == allocator:
-        return
     if not sys.platform.startswith("linux"):
         raise GancliError(f"train.allocator={allocator} works on Linux only (LD_PRELOAD); "
                           "use train.allocator=system here")
@@ -76,11 +75,16 @@ def restart_with(allocator: str) -> None:
     if found is None:
         raise GancliError(f"train.allocator={allocator}: lib{library} is not installed ({INSTALL[allocator]}), "
                           "or use train.allocator=system")
-    env = dict(os.environ)
-    env["LD_PRELOAD"] = " ".join(p for p in (found, env.get("LD_PRELOAD", "")) if p)
-    for key, value in settings.items():
-        env.setdefault(key, value)  # the user's own settings win
-    env[RESTARTED] = allocator
+    preload = " ".join(p for p in (found, os.environ.get("LD_PRELOAD", "")) if p)
+    ours = {key: value for key, value in settings.items() if key not in os.environ}  # the user's own settings win
+    return {"LD_PRELOAD": preload, **ours, RESTARTED: allocator}
+
+
+def restart_with(allocator: str) -> None:
+    """Re-execute this command with ``allocator`` preloaded; returns at once when it is already in place."""
+    if allocator == "system" or os.environ.get(RESTARTED) == allocator:
+        return
+    env = {**os.environ, **preload_environment(allocator)}
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
