@@ -30,11 +30,13 @@ def arm_spec(arm: str, family: str, data: Path, batch: int, resolution: int, tim
 
     kind, _, allocator = arm.partition("-")
     timing = {"device": "cpu", "warmup": 1, "min_timed": timed, "max_timed": timed, "seconds": 0.0, "period": 1}
-    if allocator == "keep":  # train.keep_freed_memory's thresholds; glibc reads them at start-up
+    if allocator == "keep" and kind == "plain":  # train.keep_freed_memory's thresholds, read by glibc at start-up
         env = {"MALLOC_MMAP_THRESHOLD_": str(allocators.MMAP_THRESHOLD),
                "MALLOC_TRIM_THRESHOLD_": str(allocators.TRIM_THRESHOLD)}
-    else:  # preloaded here as gancli's restart would (step_worker drives the CLI in its own process)
-        env = allocators.preload_environment(allocator) if allocator else {}
+    elif allocator and allocator != "keep":  # preloaded here as gancli's restart would (step_worker drives the CLI)
+        env = allocators.preload_environment(allocator)
+    else:  # gancli-keep sets its thresholds itself, as a user's run does
+        env = {}
     if kind == "plain":
         return {"kind": "plain", "family": family, "data": str(data), "batch": batch, "precision": "no",
                 "settings": settings, **timing}, env
