@@ -73,7 +73,7 @@ class TrainConfig(Strict):
     allocator: Literal["system", "jemalloc", "tcmalloc"] = Field(
         "system", description="CPU training on Linux: the C allocator under torch; jemalloc or tcmalloc (installed "
         "separately) keep freed blocks by size for the next step, so large activations are not faulted in again "
-        "(at 256², batch 4, 1.2× the plain loop's speed with less peak memory than it; `gancli train` restarts "
+        "(at 256², batch 4, 1.2–1.4× the plain loop's speed with less peak memory than it; `gancli train` restarts "
         "itself with LD_PRELOAD; see gancli.train.allocator)",
     )
     augment: Literal["none", "diffaugment", "ada"] = Field(
